@@ -1,0 +1,355 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pure helpers for bcrypt htpasswd files (no Ansible imports; needs the ``bcrypt`` package only to hash/verify).
+
+Used by the ``theedgeworks.devpi.htpasswd_bcrypt`` module; importable and testable on its own.
+
+File layout handled here (Apache ``htpasswd``, nginx ``auth_basic_user_file``, ingress-nginx ``auth-file``):
+one ``name:hash`` per line; lines are split on ``\\n`` only. Blank lines are ignored; lines starting with ``#``
+(comments for nginx and Apache) and lines without ``:`` cannot describe a user and are dropped. The canonical
+output is one line per user, in the order of the ``users`` list, each ending with ``\\n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+try:
+    import bcrypt
+
+    HAS_BCRYPT = True
+    BCRYPT_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only without bcrypt
+    bcrypt = None
+    HAS_BCRYPT = False
+    BCRYPT_IMPORT_ERROR = exc
+
+# Apache htpasswd -B accepts 4..17 (its default is 5); the bcrypt format itself allows 4..31.
+MIN_COST = 4
+MAX_COST = 17
+WARN_COST = 7
+MAX_NAME_BYTES = 255
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything after the 72nd byte
+IDENT = "2y"
+REGENERATE_MODES = ("partial_idempotence", "full_idempotence", "always")
+
+_BCRYPT_RE = re.compile(r"\A\$(2[aby])\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}\Z")
+# Characters a user name may not contain: the field separator, C0 controls and DEL (line breaks, NUL, tab...),
+# and the other characters Python's str.splitlines() treats as line breaks (so that Jinja's splitlines also works).
+_BAD_NAME_RE = re.compile("[:\x00-\x1f\x7f\x85\u2028\u2029]")
+_BAD_PASSWORD_RE = re.compile("[\x00\n\r]")
+
+COST_WARNING = (
+    "cost %d is above %d: nginx verifies the bcrypt hash again on every request, without a cache "
+    "(measured requests/s with one worker: cost 5: 332, cost 10: 11.3, cost 12: 2.8). "
+    "A long random password at cost 5 is both faster and safer."
+)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Hashing
+
+
+def parse_bcrypt(hashed):
+    """Return ``(ident, cost)`` of a bcrypt hash (``'2y'``, ``5``), or ``None`` when it is not bcrypt."""
+    if not isinstance(hashed, str):
+        return None
+    match = _BCRYPT_RE.match(hashed)
+    if not match:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def _require_bcrypt():
+    if not HAS_BCRYPT:
+        raise RuntimeError("the Python library bcrypt is required: %s" % BCRYPT_IMPORT_ERROR)
+
+
+def hash_password(password, cost):
+    """bcrypt hash of ``password`` (str) with ident ``$2y$`` and the given cost, as str.
+
+    ``$2y$`` and ``$2b$`` are the same algorithm (both fixed the 2011 sign-extension bug; ``2b`` also fixed a
+    wrap-around for passwords over 255 bytes, which we never hash); only the label differs.
+    """
+    _require_bcrypt()
+    if isinstance(cost, bool) or not isinstance(cost, int) or not 4 <= cost <= 31:
+        raise ValueError("cost must be an integer from 4 to 31")
+    pw = password.encode("utf-8")
+    if len(pw) > MAX_PASSWORD_BYTES:
+        raise ValueError("password longer than %d bytes" % MAX_PASSWORD_BYTES)
+    salt = bcrypt.gensalt(rounds=cost, prefix=b"2b")
+    try:
+        hashed = bcrypt.hashpw(pw, b"$2y$" + salt[4:])
+    except ValueError:  # pragma: no cover - bcrypt releases that refuse a $2y$ salt
+        hashed = bcrypt.hashpw(pw, salt)
+    hashed = hashed.decode("ascii")
+    return "$2y$" + hashed[4:]
+
+
+def verify(password, hashed):
+    """True when ``password`` matches the bcrypt hash ``hashed`` (``$2y$``, ``$2b$`` or ``$2a$``)."""
+    _require_bcrypt()
+    if parse_bcrypt(hashed) is None:
+        return False
+    try:
+        pw = password.encode("utf-8")
+    except UnicodeError:
+        return False
+    if not pw or len(pw) > MAX_PASSWORD_BYTES or b"\x00" in pw:
+        return False
+    # For passwords of at most 72 bytes the three idents compute the same hash; normalise to the one every
+    # bcrypt release accepts.
+    normalised = ("$2b$" + hashed[4:]).encode("ascii")
+    try:
+        return bcrypt.checkpw(pw, normalised)
+    except ValueError:
+        return False
+
+
+def hash_fingerprint(hashed):
+    """Value-free description of a stored hash for diffs: ``sha256:<12 hex> cost N`` (or ``... not bcrypt``)."""
+    digest = "sha256:" + hashlib.sha256(hashed.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    parsed = parse_bcrypt(hashed)
+    if parsed is None:
+        return digest + " not bcrypt"
+    return "%s cost %d" % (digest, parsed[1])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_cost(cost):
+    """Error message for an unacceptable cost, else ``None``."""
+    if isinstance(cost, bool) or not isinstance(cost, int) or not MIN_COST <= cost <= MAX_COST:
+        return "cost must be an integer from %d to %d, got %r" % (MIN_COST, MAX_COST, cost)
+    return None
+
+
+def _utf8_len(text):
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeError:
+        return None
+
+
+def validate_users(users):
+    """Return the first error message about ``users`` (naming entries by index only), or ``None``.
+
+    Names: not empty, at most 255 bytes, no ``:``, no control character (line breaks, NUL, tab...), not starting
+    with ``#`` (nginx and Apache read such a line as a comment), unique.
+    Passwords: not empty, at most 72 bytes of UTF-8 (bcrypt would silently ignore the rest), no NUL, CR or LF.
+    """
+    if not isinstance(users, (list, tuple)) or not users:
+        return "users must be a non-empty list"
+    seen = {}
+    for index, user in enumerate(users):
+        where = "users[%d]" % index
+        if not isinstance(user, dict):
+            return "%s must be a dictionary with the keys name and password" % where
+        name = user.get("name")
+        password = user.get("password")
+        if not isinstance(name, str) or name == "":
+            return "%s.name must be a non-empty string" % where
+        size = _utf8_len(name)
+        if size is None:
+            return "%s.name is not valid UTF-8 text" % where
+        if size > MAX_NAME_BYTES:
+            return "%s.name is %d bytes long, at most %d are allowed" % (where, size, MAX_NAME_BYTES)
+        if ":" in name:
+            return "%s.name must not contain ':' (it separates the name from the hash)" % where
+        if _BAD_NAME_RE.search(name):
+            return "%s.name must not contain a line break or another control character" % where
+        if name.startswith("#"):
+            return "%s.name must not start with '#' (the line would be read as a comment)" % where
+        if name in seen:
+            return "%s.name is the same as users[%d].name: user names must be unique" % (where, seen[name])
+        seen[name] = index
+        if not isinstance(password, str) or password == "":
+            return "%s.password must be a non-empty string" % where
+        size = _utf8_len(password)
+        if size is None:
+            return "%s.password is not valid UTF-8 text" % where
+        if size > MAX_PASSWORD_BYTES:
+            return "%s.password is %d bytes long; bcrypt uses only the first %d bytes, so it is refused" % (
+                where,
+                size,
+                MAX_PASSWORD_BYTES,
+            )
+        if _BAD_PASSWORD_RE.search(password):
+            return (
+                "%s.password must not contain NUL, CR or LF (a line break usually comes from a file read "
+                "with its final newline, and no browser can send it)" % where
+            )
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Parsing and assembling
+
+
+def _split_lines(text):
+    if not text:
+        return []
+    return text.split("\n")
+
+
+def parse_htpasswd(text):
+    """Return the ``(name, hash)`` pairs of ``text`` in file order (duplicates included).
+
+    Blank lines, comments (first character ``#``) and lines without ``:`` are skipped; see ``unusable_lines``.
+    The line is split at its first ``:``; the hash is everything after it, unstripped (a trailing ``\\r`` or blank
+    makes it an invalid hash, which is then replaced).
+    """
+    pairs = []
+    for line in _split_lines(text):
+        if line.strip() == "" or line.startswith("#") or ":" not in line:
+            continue
+        name, hashed = line.split(":", 1)
+        pairs.append((name, hashed))
+    return pairs
+
+
+def unusable_lines(text):
+    """Return ``(line_number, reason)`` for comment lines and lines without ``:`` (1-based line numbers)."""
+    found = []
+    for number, line in enumerate(_split_lines(text), start=1):
+        if line.strip() == "":
+            continue
+        if line.startswith("#"):
+            found.append((number, "comment"))
+        elif ":" not in line:
+            found.append((number, "no ':'"))
+    return found
+
+
+def assemble(current, order, lines):
+    """Build the file content from the module's result, exactly as the documented Jinja expression does.
+
+    ``current``: the text given to the module; ``order``: returned user names in output order; ``lines``: returned
+    ``name -> "name:hash"`` for created and rehashed users. Kept users' lines are taken from ``current``.
+    """
+    by_name = {}
+    for line in _split_lines(current or ""):
+        if ":" in line:
+            by_name[line.split(":", 1)[0]] = line
+    by_name.update(lines)
+    return "".join(by_name[name] + "\n" for name in order)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Planning
+
+
+class Plan:
+    """What ``plan`` decided. Attributes:
+
+    * ``users``: list of ``{"name", "action"}``, action in created, kept, rehashed, removed; removed ones last.
+    * ``order``: user names in output order (the ``users`` option order).
+    * ``lines``: ``name -> "name:$2y$..."`` for created and rehashed users only.
+    * ``before`` / ``after``: ``name -> hash_fingerprint`` for diffs.
+    * ``warnings``: messages without secret material.
+    * ``changed``: the assembled content differs from ``current``.
+    * ``reformatted``: changed although no user is created, rehashed or removed (layout only).
+    """
+
+    def __init__(self):
+        self.users = []
+        self.order = []
+        self.lines = {}
+        self.before = {}
+        self.after = {}
+        self.warnings = []
+        self.changed = False
+        self.reformatted = False
+        self._passwords = {}
+        self._cost = None
+        self._hasher = None
+
+    def resalt(self, name):
+        """Hash a created/rehashed user's password again with a new salt (used when a line must change)."""
+        if name not in self.lines:
+            raise KeyError(name)
+        hashed = self._hasher(self._passwords[name], self._cost)
+        self.lines[name] = "%s:%s" % (name, hashed)
+        self.after[name] = hash_fingerprint(hashed)
+
+
+def plan(users, current, cost, regenerate="full_idempotence", hasher=hash_password, verifier=verify):
+    """Decide per user whether to keep, create or rehash its line; users missing from ``users`` are removed.
+
+    ``users`` must have passed ``validate_users`` and ``cost`` ``validate_cost``.
+
+    * ``partial_idempotence``: keep a bcrypt line whose hash verifies the password.
+    * ``full_idempotence``: keep it only if it also has the requested cost and the ``$2y$`` ident.
+    * ``always``: hash every password again.
+
+    A line is never kept when its hash is not bcrypt (for example ``$apr1$`` or ``{SHA}``) or when the user has
+    several lines in ``current``: the user then gets one new line (action ``rehashed``).
+    """
+    if regenerate not in REGENERATE_MODES:
+        raise ValueError("regenerate must be one of %s" % ", ".join(REGENERATE_MODES))
+    current = current or ""
+    result = Plan()
+    result._cost = cost
+    result._hasher = hasher
+
+    existing = {}
+    counts = {}
+    for name, hashed in parse_htpasswd(current):
+        counts[name] = counts.get(name, 0) + 1
+        if name not in existing:
+            existing[name] = hashed
+    for name, hashed in existing.items():
+        suffix = " (%d lines)" % counts[name] if counts[name] > 1 else ""
+        result.before[name] = hash_fingerprint(hashed) + suffix
+
+    unusable = unusable_lines(current)
+    if unusable:
+        result.warnings.append(
+            "current: dropped %d line(s) that describe no user (comment or no ':'): line(s) %s"
+            % (len(unusable), ", ".join(str(number) for number, _reason in unusable))
+        )
+    duplicated = [name for name in existing if counts[name] > 1]
+    if duplicated:
+        result.warnings.append(
+            "current: %d user name(s) appear on several lines; each gets one new line" % len(duplicated)
+        )
+
+    wanted = set()
+    for user in users:
+        name, password = user["name"], user["password"]
+        wanted.add(name)
+        result.order.append(name)
+        result._passwords[name] = password
+        old = existing.get(name)
+        if old is None:
+            action = "created"
+        elif regenerate == "always" or counts[name] > 1:
+            action = "rehashed"
+        else:
+            parsed = parse_bcrypt(old)
+            if parsed is None or not verifier(password, old):
+                action = "rehashed"
+            elif regenerate == "full_idempotence" and (parsed[0] != IDENT or parsed[1] != cost):
+                action = "rehashed"
+            else:
+                action = "kept"
+        result.users.append({"name": name, "action": action})
+        if action == "kept":
+            result.after[name] = result.before[name]
+        else:
+            hashed = hasher(password, cost)
+            result.lines[name] = "%s:%s" % (name, hashed)
+            result.after[name] = hash_fingerprint(hashed)
+
+    for name in existing:
+        if name not in wanted:
+            result.users.append({"name": name, "action": "removed"})
+
+    rewritten = any(user["action"] != "kept" for user in result.users)
+    result.changed = rewritten or assemble(current, result.order, result.lines) != current
+    result.reformatted = result.changed and not rewritten
+    return result
