@@ -1,0 +1,76 @@
+"""Small helpers around kubectl and tools/cluster.py for tests.
+
+from helpers.kube import kubectl
+out = kubectl("get", "ns", "-o", "name", kubeconfig=kubeconfig).stdout
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+def _load_cluster_module():
+    name = "devpi_cluster"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "cluster.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+#: tools/cluster.py, imported as a module (ControlPlane, ControlPlaneError, ...)
+cluster = _load_cluster_module()
+
+
+def kubectl(
+    *args: str, kubeconfig: str | os.PathLike, input: str | None = None, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run kubectl against `kubeconfig`; text output. check=True raises with stderr shown."""
+    cmd = [KUBECTL, f"--kubeconfig={kubeconfig}", *args]
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd[:1] + list(args))} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    return proc
+
+
+def kubectl_json(*args: str, kubeconfig: str | os.PathLike, **kw):
+    return json.loads(kubectl(*args, "-o", "json", kubeconfig=kubeconfig, **kw).stdout)
+
+
+def apply_manifest(
+    manifest: dict | Sequence[dict], *, kubeconfig: str | os.PathLike, verb: Sequence[str] = ("apply", "--server-side")
+) -> subprocess.CompletedProcess:
+    """Send one object or a list of objects (as JSON) through `kubectl <verb> -f -`."""
+    doc = manifest if isinstance(manifest, dict) else {"apiVersion": "v1", "kind": "List", "items": list(manifest)}
+    return kubectl(*verb, "-f", "-", kubeconfig=kubeconfig, input=json.dumps(doc))
+
+
+def namespace_exists(name: str, *, kubeconfig: str | os.PathLike) -> bool:
+    proc = kubectl("get", "namespace", name, "-o", "name", "--ignore-not-found", kubeconfig=kubeconfig)
+    return bool(proc.stdout.strip())
+
+
+def delete_namespace(name: str, *, kubeconfig: str | os.PathLike, timeout: float = 90) -> bool:
+    """Delete a namespace and wait until it is gone. True if gone within timeout."""
+    kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false", kubeconfig=kubeconfig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not namespace_exists(name, kubeconfig=kubeconfig):
+            return True
+        time.sleep(0.5)
+    return not namespace_exists(name, kubeconfig=kubeconfig)
