@@ -146,7 +146,7 @@ def test_assembled_file_is_complete_and_stable(module_runner, users, current):
     content = assemble(current, first.result["order"], first.result["lines"])
     assert content.endswith("\n")
     entries = content[:-1].split("\n")
-    assert [e.split(":", 1)[0] for e in entries] == [n for n, _ in users]
+    assert [e.split(":", 1)[0] for e in entries] == [n for n, _pw in users]
     for entry, (_name, password) in zip(entries, users):
         assert _verifies(password, entry.split(":", 1)[1])
     assert first.result["changed"] is (content != (current or ""))

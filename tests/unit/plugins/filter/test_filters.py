@@ -26,9 +26,9 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def secret(name, data, type_="Opaque", labels=LABELS, rv="7"):
+def secret(name, data, type_="Opaque", labels=None, rv="7"):
     return {
-        "metadata": {"name": name, "labels": dict(labels or {}), "resourceVersion": rv},
+        "metadata": {"name": name, "labels": dict(LABELS if labels is None else labels), "resourceVersion": rv},
         "type": type_,
         "data": data,
     }

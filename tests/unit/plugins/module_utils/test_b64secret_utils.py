@@ -47,7 +47,7 @@ def test_generate_decodes_to_n_bytes(alphabet, nbytes):
 
 
 def test_generate_32_is_44_chars_and_random():
-    values = {generate(32, "urlsafe") for _ in range(50)}
+    values = {generate(32, "urlsafe") for _draw in range(50)}
     assert len(values) == 50
     assert all(len(v) == 44 and v.endswith("=") for v in values)
 

@@ -205,7 +205,7 @@ def test_diff_without_current(run_module):
 
 def test_short_invalid_current_never_masks_the_new_value(run_module):
     # "A" occurs in about half of all 44-character values: the module must draw again, not return "********".
-    for _ in range(10):
+    for _attempt in range(10):
         out = run_module(random_b64.main, {"current": "A"})
         r = out.result
         assert "A" not in r["value"] and "*" not in r["value"]

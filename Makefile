@@ -1,0 +1,74 @@
+# theedgeworks.devpi — the two commands a newcomer needs:  `make demo`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help install cluster-up cluster-down demo demo-down test lint unit integration e2e molecule consumers sanity clean
+
+help:
+	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
+	@echo "make test          every test: lint, unit, integration, end-to-end with real consumers, molecule"
+	@echo "make cluster-up    start the local kube-apiserver (writes .cluster/kubeconfig)"
+	@echo "make cluster-down  stop it and remove .cluster/"
+
+install: $(VENV)/.installed $(COLLECTION_LINK)
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# Lets ansible-playbook find this checkout as the collection theedgeworks.devpi (ansible.cfg: collections_path).
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+cluster-up: install
+	$(PY) tools/cluster.py up
+
+cluster-down:
+	@if [ -x $(PY) ]; then $(PY) tools/cluster.py down; else $(PYTHON) tools/cluster.py down; fi
+
+demo: cluster-up
+	ansible-playbook playbooks/demo_inputs.yml
+	ansible-playbook site.yml -e @.cluster/demo/vars.yml
+	@echo
+	@echo "Secrets in namespace devpi (values stay in the cluster):"
+	@kubectl --kubeconfig .cluster/kubeconfig -n devpi get secrets -L app.kubernetes.io/managed-by
+	@echo
+	@echo "Read the generated basic-auth password:"
+	@echo "  kubectl --kubeconfig .cluster/kubeconfig -n devpi get secret devpi-basic-auth -o jsonpath='{.data.password}' | base64 -d"
+
+consumers: install
+	$(PY) tools/consumers.py install
+
+lint: install
+	ruff check .
+	ruff format --check .
+	ansible-lint --profile production
+	tools/sanity.sh
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+integration: install
+	$(PY) -m pytest tests/controlplane tests/integration -q
+
+e2e: consumers
+	$(PY) -m pytest tests/e2e -q
+
+molecule: install
+	molecule test -s default
+
+test: install consumers
+	$(MAKE) lint
+	$(PY) -m pytest tests -q
+	molecule test -s default
+
+clean: cluster-down
+	rm -rf $(VENV) .collections .pytest_cache .ruff_cache tests/output

@@ -1,0 +1,154 @@
+"""Run site.yml against a cluster the way a user does, and look at what it did.
+
+inputs = make_inputs(tmp_path)                      # throwaway CA + cert/key for the TLS host, a client secret
+run = run_site(kubeconfig, namespace, inputs)       # ansible-playbook site.yml -e @vars.json
+assert run.rc == 0 and run.recap["changed"] > 0
+secrets = read_secrets(kubeconfig, namespace)       # name -> Secret object (data base64)
+writes = api_writes(kubeconfig)                     # counts of write requests so far, from /metrics
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import secrets as _secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers import pki
+from helpers.kube import kubectl, kubectl_json
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")
+_RECAP = re.compile(r"^localhost\s+:\s+(.*)$", re.M)
+
+
+@dataclass
+class Inputs:
+    cert_file: Path
+    key_file: Path
+    client_secret: str
+    host: str = pki.DEFAULT_HOST
+    ca: pki.KeyCert | None = None
+    extra: dict = field(default_factory=dict)
+
+    def vars(self, kubeconfig: str, namespace: str) -> dict:
+        out = {
+            "devpi_secrets_kubeconfig": str(kubeconfig),
+            "devpi_secrets_namespace": namespace,
+            "devpi_secrets_tls_cert_file": str(self.cert_file),
+            "devpi_secrets_tls_key_file": str(self.key_file),
+            "devpi_secrets_tls_host": self.host,
+            "devpi_secrets_oauth2_client_secret": self.client_secret,
+        }
+        out.update(self.extra)
+        return out
+
+
+def make_inputs(directory: Path, host: str = pki.DEFAULT_HOST) -> Inputs:
+    """A test CA, a leaf for `host` written as tls.crt/tls.key, and a random client secret."""
+    ca = pki.make_ca()
+    cert, key = pki.write_pair(directory, pki.issue_leaf(ca, host))
+    return Inputs(cert_file=cert, key_file=key, client_secret=_secrets.token_urlsafe(24), host=host, ca=ca)
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    recap: dict
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def ansible_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(extra)
+    return env
+
+
+def run_playbook(
+    playbook: str, variables: dict, workdir: Path, *args: str, timeout: float = 300, env: dict | None = None
+) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    vars_file = workdir / f"vars-{_secrets.token_hex(4)}.json"
+    vars_file.write_text(json.dumps(variables))
+    vars_file.chmod(0o600)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / playbook), "-e", f"@{vars_file}", *args]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env or ansible_env(), check=False
+    )
+    recap = {}
+    match = _RECAP.search(proc.stdout)
+    if match:
+        recap = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+    return Run(proc.returncode, proc.stdout, proc.stderr, recap)
+
+
+def run_site(
+    kubeconfig: str,
+    namespace: str,
+    inputs: Inputs,
+    *args: str,
+    extra: dict | None = None,
+    workdir: Path | None = None,
+    **kw,
+) -> Run:
+    variables = inputs.vars(kubeconfig, namespace)
+    variables.update(extra or {})
+    return run_playbook("site.yml", variables, workdir or inputs.cert_file.parent, *args, **kw)
+
+
+def read_secrets(kubeconfig: str, namespace: str) -> dict:
+    """The devpi Secrets of `namespace`, name -> object."""
+    items = kubectl_json("get", "secrets", "-n", namespace, kubeconfig=kubeconfig)["items"]
+    return {s["metadata"]["name"]: s for s in items if s["metadata"]["name"] in SECRET_NAMES}
+
+
+def data_of(secrets: dict) -> dict:
+    """name -> data (base64), to compare two states byte for byte."""
+    return {name: obj.get("data", {}) for name, obj in secrets.items()}
+
+
+def resource_versions(kubeconfig: str, namespace: str) -> dict:
+    return {n: s["metadata"]["resourceVersion"] for n, s in read_secrets(kubeconfig, namespace).items()}
+
+
+_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$", re.M)
+
+
+def api_writes(kubeconfig: str) -> collections.Counter:
+    """Write requests the API server has served so far, by (verb, resource), from its /metrics.
+
+    Dry-run requests (check mode) are counted apart, under verb 'DRYRUN-<verb>'.
+    """
+    text = kubectl("get", "--raw", "/metrics", kubeconfig=kubeconfig).stdout
+    counts: collections.Counter = collections.Counter()
+    for labels, value in _METRIC.findall(text):
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        verb = lab.get("verb", "")
+        if verb not in ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"):
+            continue
+        if lab.get("resource") not in ("secrets", "namespaces"):
+            continue
+        if lab.get("dry_run"):
+            verb = "DRYRUN-" + verb
+        counts[(verb, lab["resource"])] += int(float(value))
+    return counts
+
+
+def writes_between(before: collections.Counter, after: collections.Counter, dry_run: bool = False) -> dict:
+    diff = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return {k: v for k, v in diff.items() if k[0].startswith("DRYRUN-") == dry_run}
