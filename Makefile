@@ -7,13 +7,19 @@ COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help install cluster-up cluster-down demo demo-down test lint unit integration e2e molecule consumers sanity clean
+PY313 ?= $(shell ls $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
+ifeq ($(PY313),)
+PY313 := $(shell command -v python3.13 2>/dev/null)
+endif
+
+.PHONY: help install cluster-up cluster-down demo test test-py313 lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
 	@echo "make test          every test: lint, unit, integration, end-to-end with real consumers, molecule"
 	@echo "make cluster-up    start the local kube-apiserver (writes .cluster/kubeconfig)"
 	@echo "make cluster-down  stop it and remove .cluster/"
+	@echo "make test-py313    unit + integration tests with the newest ansible-core on Python 3.13"
 
 install: $(VENV)/.installed $(COLLECTION_LINK)
 
@@ -69,6 +75,15 @@ test: install consumers
 	$(MAKE) lint
 	$(PY) -m pytest tests -q
 	molecule test -s default
+
+# The newest ansible-core on Python 3.13: unit tests, then site.yml against the local control plane.
+test-py313: $(COLLECTION_LINK)
+	@test -n "$(PY313)" || { echo "python3.13 not found (pyenv install 3.13)"; exit 1; }
+	@if [ ! -f .venv-py313/.installed ] || [ requirements-py313.txt -nt .venv-py313/.installed ]; then \
+	  $(PY313) -m venv .venv-py313 && .venv-py313/bin/python -m pip install -q --upgrade pip && \
+	  .venv-py313/bin/python -m pip install -q -r requirements-py313.txt && touch .venv-py313/.installed; fi
+	.venv-py313/bin/ansible --version | head -1
+	.venv-py313/bin/python -m pytest -q tests/unit tests/integration/test_site.py
 
 clean: cluster-down
 	rm -rf $(VENV) .collections .pytest_cache .ruff_cache tests/output
