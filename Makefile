@@ -12,7 +12,7 @@ ifeq ($(PY313),)
 PY313 := $(shell command -v python3.13 2>/dev/null)
 endif
 
-.PHONY: help install cluster-up cluster-down demo test test-py313 lint unit integration e2e molecule consumers clean
+.PHONY: help install cluster-up cluster-down demo test test-py313 bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
@@ -75,6 +75,10 @@ test: install consumers
 	$(MAKE) lint
 	$(PY) -m pytest tests -q
 	molecule test -s default
+
+# Wall time and API writes of site.yml (first run, re-run, rotation), printed; asserts nothing.
+bench: install
+	$(PY) benchmarks/bench_site.py
 
 # The newest ansible-core on Python 3.13: unit tests, then site.yml against the local control plane.
 test-py313: $(COLLECTION_LINK)

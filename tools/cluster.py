@@ -268,6 +268,9 @@ def _new_cert(
             ),
             critical=True,
         )
+        # Python >= 3.13 verifies with VERIFY_X509_STRICT, which wants the key identifiers in issued certificates.
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         usages = [EKU.CLIENT_AUTH] if client else [EKU.SERVER_AUTH]
         b = b.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         if server_names or server_ips:
