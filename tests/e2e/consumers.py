@@ -16,7 +16,6 @@ import base64
 import contextlib
 import hashlib
 import http.server as http_server
-import importlib.util
 import json
 import os
 import secrets
@@ -25,7 +24,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -34,24 +32,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import load_tool
+
 REPO = Path(__file__).resolve().parents[2]
 HOST = "pypi.theedgeworks.ai"
 LOOPBACK = "127.0.0.1"
 
 
-def _load_tools_consumers():
-    """tools/consumers.py is the one place that knows where the consumer binaries are."""
-    name = "theedgeworks_tools_consumers"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "consumers.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-tools = _load_tools_consumers()
+tools = load_tool("consumers.py", "theedgeworks_tools_consumers")  # where the consumer binaries are
 ConsumerMissing = tools.ConsumerMissing
 
 
@@ -880,37 +868,18 @@ def check_tls_nginx(tls_crt: bytes, tls_key: bytes, ca_pem: bytes, workdir: Path
 
         curl = shutil.which("curl")
         if curl:
-            ok = run(
-                [
-                    curl,
-                    "-sS",
-                    "--max-time",
-                    "10",
-                    "--cacert",
-                    str(cafile),
-                    "--resolve",
-                    f"{host}:{port}:{LOOPBACK}",
-                    f"https://{host}:{port}/",
-                ],
-                check=False,
-            )
+
+            def curl_as(name):
+                url = f"https://{name}:{port}/"
+                resolve = f"{name}:{port}:{LOOPBACK}"
+                cmd = [curl, "-sS", "--max-time", "10", "--cacert", str(cafile), "--resolve", resolve, url]
+                return run(cmd, check=False)
+
+            ok = curl_as(host)
             expect(
                 ok.returncode == 0 and "tls ok" in ok.stdout, f"curl --resolve {host}: rc={ok.returncode} {ok.stderr}"
             )
-            bad = run(
-                [
-                    curl,
-                    "-sS",
-                    "--max-time",
-                    "10",
-                    "--cacert",
-                    str(cafile),
-                    "--resolve",
-                    f"{other}:{port}:{LOOPBACK}",
-                    f"https://{other}:{port}/",
-                ],
-                check=False,
-            )
+            bad = curl_as(other)
             expect(bad.returncode == 60, f"curl for {other} rc={bad.returncode}, expected 60 (peer cert): {bad.stderr}")
             report["curl"] = "ok; other host rc=60"
     return report

@@ -6,33 +6,22 @@ out = kubectl("get", "ns", "-o", "name", kubeconfig=kubeconfig).stdout
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
+
+from helpers import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
-def _load_cluster_module():
-    name = "devpi_cluster"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "cluster.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 #: tools/cluster.py, imported as a module (ControlPlane, ControlPlaneError, ...)
-cluster = _load_cluster_module()
+cluster = load_tool("cluster.py", "devpi_cluster")
 
 
 def kubectl(
