@@ -38,21 +38,19 @@ _value:
 import json
 import re
 
-_STATUS = re.compile(r"\{.*\"kind\"\s*:\s*\"Status\".*\}", re.DOTALL)
+_STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
 
 
 def _status_from(text):
-    match = _STATUS.search(text)
-    if not match:
-        return None
-    blob = match.group(0)
-    for candidate in (blob, blob.encode("utf-8").decode("unicode_escape", errors="replace")):
-        try:
-            status = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(status, dict) and status.get("kind") == "Status":
-            return status
+    """The first Kubernetes Status object in `text`, also when it is inside a bytes repr (escaped quotes)."""
+    for candidate in (text, text.encode("utf-8", "replace").decode("unicode_escape", "replace")):
+        for match in _STATUS_START.finditer(candidate):
+            try:
+                status, _end = json.JSONDecoder().raw_decode(candidate[match.start() :])
+            except ValueError:
+                continue
+            if isinstance(status, dict):
+                return status
     return None
 
 
@@ -60,7 +58,9 @@ def k8s_error(result, limit=300):
     """Return a one-line, value-free description of a failed kubernetes.core result."""
     if not isinstance(result, dict):
         return "unknown error"
-    msg = result.get("msg") or result.get("error") or "unknown error"
+    msg = result.get("msg") or result.get("error")
+    if not msg:
+        return "no answer from the Kubernetes API (connection refused, timeout, TLS or kubeconfig problem)"
     msg = str(msg)
     status = _status_from(msg)
     if status is not None:

@@ -166,3 +166,28 @@ def test_raced_and_failures_split_the_results():
     assert failures == [{"name": "d", "verb": "create", "error": "HTTP 403 Forbidden: no", "conflict": False}]
     # For updates a uid error is a failure like any other.
     assert [f["name"] for f in k8s_failures([raced_patch], "update")] == ["a"]
+
+
+def test_k8s_error_finds_the_status_in_a_k8s_info_exception_text():
+    body = json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": 'secrets is forbidden: User "u" cannot list resource "secrets" in API group "" in the namespace "d"',
+            "reason": "Forbidden",
+            "code": 403,
+        }
+    ).encode()
+    msg = (
+        "Exception '403\nReason: Forbidden\nHTTP response headers: HTTPHeaderDict({'X': 'y'})\nHTTP response body: %r"
+        % body
+    )
+    assert k8s_error({"msg": msg}) == (
+        'HTTP 403 Forbidden: secrets is forbidden: User "u" cannot list resource "secrets" in API group "" '
+        'in the namespace "d"'
+    )
+
+
+def test_k8s_error_without_a_message_says_the_api_did_not_answer():
+    assert "no answer from the Kubernetes API" in k8s_error({"failed": True})
