@@ -1,0 +1,159 @@
+"""Least privilege: the rights the role needs, measured with a restricted identity on the real API server.
+
+MINIMUM is what the runs need (first run, re-run, rotation of everything); each of its verbs is then removed in turn
+and the run must fail with a message naming the refused operation. Two variants:
+
+- "ns-exists": namespace made beforehand, devpi_secrets_create_namespace=false, secrets rights in a Role there;
+- "role-creates-ns": the role creates the namespace. A Role cannot be bound in a namespace that does not exist yet,
+  so the secrets rights have to come from a ClusterRole bound cluster-wide in this variant.
+
+Runs are independent and go through a pool of 3 (a module-scoped fixture); the parametrized tests read the results.
+Identities are minted with the session control plane's CA (like the restricted_kubeconfig fixture, which is
+function-scoped and so cannot feed a module-scoped batch).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+import yaml
+from hardening_support import delete_cluster_rbac, failure_text, grant, parallel, rbac_objects
+
+from helpers.kube import kubectl
+from helpers.site import REPO, SECRET_NAMES, make_inputs, read_secrets, run_site
+
+pytestmark = pytest.mark.integration
+
+MINIMUM = {"namespaces": ["get"], "secrets": ["get", "list", "create", "patch"]}
+VARIANTS = {
+    "ns-exists": {"create_ns": False, "scope": "namespace", "extra_ns": []},
+    "role-creates-ns": {"create_ns": True, "scope": "cluster", "extra_ns": ["create"]},
+}
+REMOVALS = [
+    (variant, resource, verb)
+    for variant, spec in VARIANTS.items()
+    for resource, verbs in (("namespaces", MINIMUM["namespaces"] + spec["extra_ns"]), ("secrets", MINIMUM["secrets"]))
+    for verb in verbs
+]
+_VALID_SECRET = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 bytes, as the role generates
+
+
+def _rules(variant: str, removed: tuple[str, str] | None = None) -> dict:
+    spec = VARIANTS[variant]
+    rules = {"namespaces": MINIMUM["namespaces"] + spec["extra_ns"], "secrets": list(MINIMUM["secrets"])}
+    if removed:
+        rules[removed[0]] = [v for v in rules[removed[0]] if v != removed[1]]
+    return rules
+
+
+@pytest.fixture(scope="module")
+def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
+    if control_plane is None:
+        pytest.skip("restricted identities need the local control plane's CA")
+    root = tmp_path_factory.mktemp("lp")
+    inputs = make_inputs(root / "inputs")
+    created_rbac: list = []
+
+    def setup(variant: str, removed=None, state: str = "empty"):
+        ns = module_namespaces("lp")
+        user = f"lp-{secrets.token_hex(4)}"
+        kc = str(control_plane.mint_kubeconfig(user, [], root / f"{user}.kubeconfig"))
+        if not VARIANTS[variant]["create_ns"] or state != "empty":
+            kubectl("create", "namespace", ns, kubeconfig=kubeconfig)
+        if state == "unlabeled-secret":
+            kubectl(
+                "create",
+                "secret",
+                "generic",
+                "devpi-secret",
+                "-n",
+                ns,
+                f"--from-literal=secret={_VALID_SECRET}",
+                kubeconfig=kubeconfig,
+            )
+        objs = rbac_objects(user, ns, _rules(variant, removed), scope_secrets=VARIANTS[variant]["scope"])
+        created_rbac.extend(objs)
+        grant(kubeconfig, objs)
+        extra = {"devpi_secrets_create_namespace": VARIANTS[variant]["create_ns"]}
+        return kc, ns, extra
+
+    def full(variant):
+        def job():
+            kc, ns, extra = setup(variant)
+            out = []
+            for label, more in (("first", {}), ("re-run", {}), ("rotate all", {"devpi_secrets_rotate": "all"})):
+                run = run_site(kc, ns, inputs, extra=extra | more, workdir=root / ns)
+                out.append((label, run))
+                if run.rc != 0:
+                    break
+            return {"runs": out, "secrets": read_secrets(kubeconfig, ns)}
+
+        return job
+
+    def removal(variant, resource, verb):
+        def job():
+            needs_existing = verb == "patch" or (resource, verb) == ("secrets", "list")
+            kc, ns, extra = setup(variant, (resource, verb), "unlabeled-secret" if needs_existing else "empty")
+            return {
+                "run": run_site(kc, ns, inputs, extra=extra, workdir=root / ns),
+                "secrets": read_secrets(kubeconfig, ns) if _ns_exists(kubeconfig, ns) else {},
+            }
+
+        return job
+
+    jobs = {("full", v): full(v) for v in VARIANTS}
+    jobs.update({("removed", *case): removal(*case) for case in REMOVALS})
+    results = dict(zip(jobs, parallel(list(jobs.values()), workers=3)))
+    yield results
+    delete_cluster_rbac(kubeconfig, created_rbac)
+
+
+def _ns_exists(kubeconfig, ns):
+    return bool(kubectl("get", "ns", ns, "--ignore-not-found", "-o", "name", kubeconfig=kubeconfig).stdout.strip())
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_minimum_rights_suffice(lp, variant):
+    result = lp[("full", variant)]
+    summary = [(label, run.rc, run.recap.get("changed")) for label, run in result["runs"]]
+    rules = _rules(variant)
+    print(f"\n[hardening] least privilege {variant}: rules {rules} -> runs (step, rc, changed) {summary}")
+    for label, run in result["runs"]:
+        assert run.rc == 0, f"{label}: {failure_text(run.output)[-3000:]}"
+    assert [label for label, _ in result["runs"]] == ["first", "re-run", "rotate all"]
+    assert result["runs"][1][1].recap.get("changed") == 0
+    assert set(result["secrets"]) == set(SECRET_NAMES)
+
+
+@pytest.mark.parametrize("variant,resource,verb", REMOVALS, ids=[f"{v}-no-{r}-{b}" for v, r, b in REMOVALS])
+def test_each_right_is_needed(lp, variant, resource, verb):
+    result = lp[("removed", variant, resource, verb)]
+    run = result["run"]
+    message = failure_text(run.output)
+    print(
+        f"\n[hardening] least privilege {variant} without {verb} {resource}: rc={run.rc}, "
+        f"Secrets left: {sorted(result['secrets'])}"
+    )
+    assert run.rc != 0, f"the run succeeded without {verb} on {resource}; Secrets: {sorted(result['secrets'])}"
+    assert "forbidden" in message.lower(), message[-3000:]
+    assert f'cannot {verb} resource \\"{resource}\\"' in message or f'cannot {verb} resource "{resource}"' in message, (
+        message[-3000:]
+    )
+
+
+def test_readme_rbac_matches_the_measured_minimum():
+    """The README's "Least-privilege RBAC" block must grant what MINIMUM (measured above) says is needed."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Least-privilege RBAC", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    granted: dict[str, set] = {}
+    for doc in yaml.safe_load_all(block):
+        for rule in doc.get("rules", []):
+            for res in rule["resources"]:
+                granted.setdefault(res, set()).update(rule["verbs"])
+    print(f"\n[hardening] README grants {granted}; measured minimum {MINIMUM} (+ create namespaces to create it)")
+    for res, verbs in MINIMUM.items():
+        missing = set(verbs) - granted.get(res, set())
+        assert not missing, f"README's RBAC lacks {sorted(missing)} on {res}"
