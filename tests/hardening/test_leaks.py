@@ -72,7 +72,7 @@ def test_no_value_in_output_metadata_or_files(kubeconfig, namespace, tmp_path):
     meta = metadata_findings(kubeconfig, namespace, needles)
     exclude = {p.resolve() for p in work.glob("vars-*.json")} | {inputs.key_file.resolve()}
     files = scan_files([*temp_dirs, work, tmp_path / "inputs"], needles, exclude)
-    distinct = {v for v in needles.values()}
+    distinct = set(needles.values())
     print(
         f"\n[hardening] leaks: {len(runs)} runs at -vvv --diff searched for {len(distinct)} distinct value forms; "
         f"runs with a value in their output: {len(output_leaks)} {output_leaks or ''}; "

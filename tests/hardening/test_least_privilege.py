@@ -122,7 +122,7 @@ def test_minimum_rights_suffice(lp, variant):
     print(f"\n[hardening] least privilege {variant}: rules {rules} -> runs (step, rc, changed) {summary}")
     for label, run in result["runs"]:
         assert run.rc == 0, f"{label}: {failure_text(run.output)[-3000:]}"
-    assert [label for label, _ in result["runs"]] == ["first", "re-run", "rotate all"]
+    assert [label for label, _run in result["runs"]] == ["first", "re-run", "rotate all"]
     assert result["runs"][1][1].recap.get("changed") == 0
     assert set(result["secrets"]) == set(SECRET_NAMES)
 

@@ -174,7 +174,8 @@ def test_k8s_error_finds_the_status_in_a_k8s_info_exception_text():
             "kind": "Status",
             "apiVersion": "v1",
             "status": "Failure",
-            "message": 'secrets is forbidden: User "u" cannot list resource "secrets" in API group "" in the namespace "d"',
+            "message": 'secrets is forbidden: User "u" cannot list resource "secrets" in API group "" '
+            'in the namespace "d"',
             "reason": "Forbidden",
             "code": 403,
         }
