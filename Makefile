@@ -73,7 +73,7 @@ molecule: install
 
 test: install consumers
 	$(MAKE) lint
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -s --durations=15
 	molecule test -s default
 
 # Wall time and API writes of site.yml (first run, re-run, rotation), printed; asserts nothing.
