@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shutil
 import sys
 
 import bcrypt
@@ -134,9 +135,12 @@ def test_api_server_gone_before_the_writes_is_reported(tmp_path):
         cp.up()
     except cluster.ControlPlaneError as e:
         cp.down()
-        pytest.skip(f"could not start a second control plane: {e}")
+        pytest.fail(f"could not start a second control plane: {e}", pytrace=False)
     try:
-        kc = str(cp.kubeconfig)
+        # `down` removes the state dir: keep a copy of the kubeconfig, so that the run meets a server that is gone
+        # rather than a missing file.
+        kc = str(tmp_path / "kubeconfig")
+        shutil.copyfile(cp.kubeconfig, kc)
         inputs = make_inputs(tmp_path / "in")
         stop = [sys.executable, str(REPO / "tools" / "cluster.py"), "--state-dir", str(cp.state_dir), "down"]
         env = env_with_callback(
@@ -150,5 +154,6 @@ def test_api_server_gone_before_the_writes_is_reported(tmp_path):
         print(f"\n[hardening] API server gone: rc={run.rc}; message: {message[-600:]!r}")
         assert run.rc != 0, "the run succeeded although nothing could be written:\n" + run.output[-4000:]
         assert "devpi-tls" in message and "unknown error" not in message, message[-3000:]
+        assert "Could not find or access" not in message, message[-3000:]
     finally:
         cp.down()
