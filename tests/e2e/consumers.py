@@ -312,8 +312,8 @@ class DevpiServer:
                 "--serverdir",
                 str(self.serverdir),
                 "--no-root-pypi",
-                "--root-passwd",
-                self.root_password,
+                # --opt=value: a random password may start with '-' (token_urlsafe), which argparse takes for an option.
+                f"--root-passwd={self.root_password}",
             ]
         )
 
@@ -442,9 +442,10 @@ class DevpiStack:
 
 def _devpi_login_setup(server: DevpiServer, client: DevpiClient, user: str, password: str, index: str) -> None:
     client("use", server.url)
-    client("login", "root", "--password", server.root_password)
+    # --password=value, not two words: a random password may start with '-'.
+    client("login", "root", f"--password={server.root_password}")
     client("user", "-c", user, f"password={password}")
-    client("login", user, "--password", password)
+    client("login", user, f"--password={password}")
     # bases= : no root/pypi behind it, so nothing is ever looked up upstream.
     client("index", "-c", index, "bases=", "volatile=False")
     client("use", f"{user}/{index}")
@@ -518,7 +519,7 @@ def check_devpi_secret(secret: bytes, rotated: bytes, workdir: Path) -> dict:
         expect(wheel2.name.encode() not in r.body, "upload with a stale token landed in the index")
         report["token_rejected_after_rotation"] = st[0]
         # ... and a fresh login works again under the new Secret.
-        client("login", user, "--password", password)
+        client("login", user, f"--password={password}")
         st = server.auth_status(client.token(server.url, user))
         expect(st[:2] == ["ok", user], f"re-login after rotation failed: {st}")
         report["relogin_after_rotation"] = True

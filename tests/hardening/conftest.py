@@ -27,18 +27,3 @@ def module_namespaces(kubeconfig):
     for name in existing:
         if not delete_namespace(name, kubeconfig=kubeconfig, timeout=120):
             warnings.warn(f"namespace {name} still exists 120s after deletion", stacklevel=1)
-
-
-def drop_finalizers(kubeconfig: str, namespace: str, kind: str, name: str) -> None:
-    kubectl(
-        "patch",
-        kind,
-        name,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"metadata":{"finalizers":null}}',
-        kubeconfig=kubeconfig,
-        check=False,
-    )

@@ -251,3 +251,18 @@ def env_with_callback(base_env: dict | None = None, **extra: str) -> dict:
 
 def kube_env() -> dict:
     return dict(os.environ)
+
+
+def drop_finalizers(kubeconfig: str, namespace: str, kind: str, name: str) -> None:
+    kubectl(
+        "patch",
+        kind,
+        name,
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+        kubeconfig=kubeconfig,
+        check=False,
+    )

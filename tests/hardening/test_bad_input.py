@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from hardening_support import delta, failure_text, parallel, writes_by_code
+from hardening_support import delta, drop_finalizers, failure_text, parallel, writes_by_code
 
 from helpers import pki
 from helpers.kube import kubectl
@@ -207,8 +207,6 @@ def test_terminating_namespace_is_refused(kubeconfig, namespace, tmp_path):
     The namespace controller keeps writing namespaces/status while the namespace is held, so the write count here
     leaves out subresources (writes_by_code) and the DELETEs it sends to empty the namespace.
     """
-    from conftest import drop_finalizers
-
     kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
     kubectl("create", "configmap", "hold", "-n", namespace, "--from-literal=a=b", kubeconfig=kubeconfig)
     kubectl(
