@@ -51,7 +51,7 @@ demo: cluster-up
 	@echo "  kubectl --kubeconfig .cluster/kubeconfig -n devpi get secret devpi-basic-auth -o jsonpath='{.data.password}' | base64 -d"
 
 consumers: install
-	$(PY) tools/consumers.py install
+	$(PY) tools/install_consumers.py install
 
 lint: install
 	ruff check .

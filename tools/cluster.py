@@ -14,10 +14,11 @@ State dir: --state-dir, else $DEVPI_CLUSTER_DIR, else <repo>/.cluster. It holds 
 PKI, the etcd data, ports.json, pid, controlplane.log and -- only once the API
 server is ready -- kubeconfig (admin, system:masters).
 
-Binary cache: ${DEVPI_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/theedgeworks-devpi}/
+Binary: built by tools/gobuild.py into ${DEVPI_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/theedgeworks-devpi}/
 controlplane-<sha256(go.mod, go.sum, *.go)[:16]>/kube-controlplane.
 $DEVPI_CONTROLPLANE_BIN uses a prebuilt binary instead.
 $DEVPI_CONTROLPLANE_EXTRA_ARGS adds kube-apiserver flags (whitespace separated).
+Certificates and keys: tools/pki.py. Ports: tools/ports.py.
 
 Python API (used by tests):
 
@@ -34,16 +35,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime
-import fcntl
 import hashlib
-import ipaddress
 import json
 import os
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -54,9 +51,12 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
+import gobuild  # noqa: E402
+from cache import cache_root, flock  # noqa: E402
+from ports import free_ports, port_open  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
-SRC_DIR = REPO / "tools" / "controlplane"
-BINARY_NAME = "kube-controlplane"
 CLUSTER_NAME = "devpi-local"
 ADMIN_USER = "devpi-admin"
 DEFAULT_READY_TIMEOUT = 120.0
@@ -77,246 +77,45 @@ def default_state_dir() -> Path:
     return Path(env).expanduser().resolve() if env else REPO / ".cluster"
 
 
-def cache_root() -> Path:
-    env = os.environ.get("DEVPI_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(xdg) / "theedgeworks-devpi"
+# --------------------------------------------------------------------------- PKI and kubeconfigs
 
 
-def source_hash(src_dir: Path = SRC_DIR) -> str:
-    """sha256 over go.mod, go.sum and every *.go file (names and contents)."""
-    h = hashlib.sha256()
-    files = [src_dir / "go.mod", src_dir / "go.sum"] + sorted(src_dir.rglob("*.go"))
-    for f in files:
-        h.update(str(f.relative_to(src_dir)).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+def _pki():
+    """tools/pki.py, imported on first use: `down`, `status` and `--help` work without `cryptography`."""
+    import pki
+
+    return pki
 
 
-def binary_path(src_dir: Path = SRC_DIR) -> Path:
-    return cache_root() / f"controlplane-{source_hash(src_dir)}" / BINARY_NAME
-
-
-def kube_version(src_dir: Path = SRC_DIR) -> str:
-    for line in (src_dir / "go.mod").read_text().splitlines():
-        parts = line.split()
-        if "k8s.io/kubernetes" in parts and "=>" not in parts:
-            return parts[parts.index("k8s.io/kubernetes") + 1]
-    raise ControlPlaneError("go.mod does not require k8s.io/kubernetes")
-
-
-@contextlib.contextmanager
-def _flock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-# --------------------------------------------------------------------------- build
-
-
-def ensure_binary(log: Callable[[str], None] = print, src_dir: Path = SRC_DIR) -> Path:
-    """Path of the control plane binary, building it into the cache if needed."""
-    env_bin = os.environ.get("DEVPI_CONTROLPLANE_BIN")
-    if env_bin:
-        p = Path(env_bin).expanduser()
-        if not os.access(p, os.X_OK):
-            raise ControlPlaneError(f"DEVPI_CONTROLPLANE_BIN={env_bin} is not an executable file")
-        return p
-    target = binary_path(src_dir)
-    if target.is_file():
-        return target
-    with _flock(target.parent.parent / f".{target.parent.name}.lock"):
-        if target.is_file():  # built meanwhile by someone else
-            return target
-        go = shutil.which("go")
-        if not go:
-            raise ControlPlaneError(
-                "`go` not found in PATH; it is needed once to build the control plane (or set DEVPI_CONTROLPLANE_BIN)"
-            )
-        version = kube_version(src_dir)
-        minor = version.split(".")[1]
-        pkg = "k8s.io/component-base/version"
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ldflags = " ".join(
-            [
-                "-s",
-                "-w",
-                f"-X {pkg}.gitVersion={version}",
-                f"-X {pkg}.gitMajor=1",
-                f"-X {pkg}.gitMinor={minor}",
-                f"-X {pkg}.gitTreeState=clean",
-                f"-X {pkg}.buildDate={now}",
-            ]
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{BINARY_NAME}.{os.getpid()}.tmp"
-        log(
-            f"building {BINARY_NAME} (k8s.io/kubernetes {version}) into {target} -- "
-            f"a cold build takes several minutes ..."
-        )
-        t0 = time.monotonic()
-        proc = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "."],
-            cwd=src_dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        if proc.returncode != 0:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise ControlPlaneError(f"go build failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
-        os.replace(tmp, target)
-        log(f"built {BINARY_NAME} in {time.monotonic() - t0:.1f}s ({target.stat().st_size / 1e6:.0f} MB)")
-        return target
-
-
-# --------------------------------------------------------------------------- PKI
-
-
-def _crypto():
-    # imported lazily so `--help` and `down` work without cryptography
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    return x509, hashes, serialization, ec, ExtendedKeyUsageOID, NameOID
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-def _key_pem(key) -> bytes:
-    _, _, serialization, *_ = _crypto()
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _cert_pem(cert) -> bytes:
-    _, _, serialization, *_ = _crypto()
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _new_cert(
-    subject_cn: str,
-    *,
-    orgs: Sequence[str] = (),
-    ca=None,
-    ca_key=None,
-    is_ca=False,
-    server_names: Sequence[str] = (),
-    server_ips: Sequence[str] = (),
-    client=False,
-    days: int = 365,
-):
-    x509, hashes, _, ec, EKU, NameOID = _crypto()
-    key = ec.generate_private_key(ec.SECP256R1())
-    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject_cn))
-    name = x509.Name(attrs)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(ca.subject if ca is not None else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-    )
-    if is_ca:
-        b = b.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    else:
-        b = b.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        # Python >= 3.13 verifies with VERIFY_X509_STRICT, which wants the key identifiers in issued certificates.
-        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        usages = [EKU.CLIENT_AUTH] if client else [EKU.SERVER_AUTH]
-        b = b.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        if server_names or server_ips:
-            sans = [x509.DNSName(n) for n in server_names]
-            sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in server_ips]
-            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = b.sign(ca_key if ca_key is not None else key, hashes.SHA256())
-    return cert, key
-
-
-def generate_pki(pki: Path) -> None:
+def generate_pki(pki_dir: Path) -> None:
     """CA (signs serving and client certs), API server serving cert, admin client
     cert (O=system:masters) and the service-account signing key."""
-    x509, _, serialization, ec, *_ = _crypto()
-    pki.mkdir(parents=True, exist_ok=True)
-    os.chmod(pki, 0o700)
-    ca, ca_key = _new_cert(f"{CLUSTER_NAME}-ca", is_ca=True, days=3650)
-    serving, serving_key = _new_cert(
-        "kube-apiserver",
-        ca=ca,
-        ca_key=ca_key,
-        server_names=[
+    certs = _pki()
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(pki_dir, 0o700)
+    ca = certs.make_ca(f"{CLUSTER_NAME}-ca", days=3650)
+    serving = certs.issue_leaf(
+        ca,
+        [
             "localhost",
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
+            "127.0.0.1",
+            "::1",
+            "10.0.0.1",
         ],
-        server_ips=["127.0.0.1", "::1", "10.0.0.1"],
+        common_name="kube-apiserver",
+        key_kind="ec",
+        days=365,
     )
-    admin, admin_key = _new_cert(ADMIN_USER, orgs=["system:masters"], ca=ca, ca_key=ca_key, client=True)
-    sa_key = ec.generate_private_key(ec.SECP256R1())
-    for name, data in [
-        ("ca.crt", _cert_pem(ca)),
-        ("apiserver.crt", _cert_pem(serving)),
-        ("admin.crt", _cert_pem(admin)),
-        (
-            "sa.pub",
-            sa_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
-        ),
-    ]:
-        (pki / name).write_bytes(data)
-    for name, key in [("ca.key", ca_key), ("apiserver.key", serving_key), ("admin.key", admin_key), ("sa.key", sa_key)]:
-        _write_private(pki / name, _key_pem(key))
+    admin = certs.issue_client(ca, ADMIN_USER, ["system:masters"], days=365)
+    for stem, pair in (("ca", ca), ("apiserver", serving), ("admin", admin)):
+        certs.write_pair(pki_dir, pair, stem)
+    sa_key = certs.new_key("ec")
+    (pki_dir / "sa.pub").write_bytes(certs.public_key_pem(sa_key))
+    certs.write_private(pki_dir / "sa.key", certs.key_pem(sa_key))
 
 
 def _yaml_str(s: str) -> str:
@@ -365,28 +164,6 @@ def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def pid_alive(pid: int) -> bool:
@@ -501,7 +278,7 @@ class ControlPlane:
 
     def _lock(self):
         key = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        return _flock(cache_root() / "locks" / f"cluster-{key}.lock")
+        return flock(cache_root() / "locks" / f"cluster-{key}.lock")
 
     def ports(self) -> dict | None:
         try:
@@ -570,7 +347,10 @@ class ControlPlane:
                 self._write_admin_kubeconfig()
                 return self
             self._cleanup_stale()
-            binary = ensure_binary(self.log)
+            try:
+                binary = gobuild.ensure_binary(self.log)
+            except gobuild.GoBuildError as e:
+                raise ControlPlaneError(str(e)) from e
             return self._start(binary)
 
     def _cleanup_stale(self) -> None:
@@ -590,7 +370,7 @@ class ControlPlane:
         t0 = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         generate_pki(self.pki)
-        api_port, etcd_client, etcd_peer = _free_ports(3)
+        api_port, etcd_client, etcd_peer = free_ports(3)
         _atomic_write(
             self.ports_file,
             json.dumps({"apiserver": api_port, "etcd_client": etcd_client, "etcd_peer": etcd_peer}) + "\n",
@@ -747,17 +527,14 @@ class ControlPlane:
         self, user: str, groups: Sequence[str] = (), path: str | os.PathLike | None = None, days: int = 30
     ) -> Path:
         """Kubeconfig for a client cert CN=user, O=groups signed by the cluster's client CA."""
-        x509, _, serialization, *_ = _crypto()
         if not (self.pki / "ca.key").exists() or not self.server:
             raise ControlPlaneError(f"no control plane state in {self.state_dir}; run `up` first")
-        ca = x509.load_pem_x509_certificate((self.pki / "ca.crt").read_bytes())
-        ca_key = serialization.load_pem_private_key((self.pki / "ca.key").read_bytes(), password=None)
-        cert, key = _new_cert(user, orgs=list(groups), ca=ca, ca_key=ca_key, client=True, days=days)
+        certs = _pki()
+        ca = certs.load_pair((self.pki / "ca.crt").read_bytes(), (self.pki / "ca.key").read_bytes())
+        client = certs.issue_client(ca, user, list(groups), days=days)
         out = Path(path) if path else self.state_dir / f"{user}.kubeconfig"
-        _atomic_write(
-            out,
-            render_kubeconfig(self.server, (self.pki / "ca.crt").read_bytes(), user, _cert_pem(cert), _key_pem(key)),
-        )
+        ca_pem = (self.pki / "ca.crt").read_bytes()
+        _atomic_write(out, render_kubeconfig(self.server, ca_pem, user, client.cert_pem, client.key_pem))
         return out
 
 
@@ -793,12 +570,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(st, indent=2))
             return 0 if st["ready"] else (1 if st["running"] else 3)
         elif args.cmd == "build":
-            print(ensure_binary())
+            print(gobuild.ensure_binary())
         elif args.cmd == "mint-kubeconfig":
             if cp.pid() is None:
                 print("warning: no control plane is running for", cp.state_dir, file=sys.stderr)
             print(cp.mint_kubeconfig(args.user, args.groups, args.out))
-    except ControlPlaneError as e:
+    except (ControlPlaneError, gobuild.GoBuildError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -23,7 +23,7 @@ for _p in (str(REPO / "tests"), str(REPO)):  # as tests/conftest.py does: `helpe
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from tests.e2e import consumers as c  # noqa: E402
+from helpers.tools import install_consumers as installed  # noqa: E402
 from tests.e2e import secret_sources as src  # noqa: E402
 
 SOURCES = [s.strip() for s in os.environ.get("E2E_SECRETS_SOURCES", "local,site").split(",") if s.strip()]
@@ -69,13 +69,13 @@ def report():
 def _require(fn, *args):
     try:
         return fn(*args)
-    except c.ConsumerMissing as e:
+    except installed.ConsumerMissing as e:
         pytest.fail(f"consumer not available: {e}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def consumer_versions(report):
-    v = c.tools.versions()
+    v = installed.versions()
     report("consumer versions", v)
     return v
 
@@ -83,19 +83,20 @@ def consumer_versions(report):
 @pytest.fixture(scope="session")
 def devpi_bins(consumer_versions):
     return {
-        n: _require(c.tools.devpi_bin, n) for n in ("devpi-server", "devpi-init", "devpi-gen-secret", "devpi", "python")
+        n: _require(installed.devpi_bin, n)
+        for n in ("devpi-server", "devpi-init", "devpi-gen-secret", "devpi", "python")
     }
 
 
 @pytest.fixture(scope="session")
 def nginx_bin(consumer_versions):
-    _require(c.tools.htpasswd_binary)
-    return _require(c.tools.nginx_binary)
+    _require(installed.htpasswd_binary)
+    return _require(installed.nginx_binary)
 
 
 @pytest.fixture(scope="session")
 def oauth2_proxy_bin(consumer_versions):
-    return _require(c.tools.oauth2_proxy_binary)
+    return _require(installed.oauth2_proxy_binary)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Where the consumer checks get their Secret bytes from.
 
-* ``local_secret_set``: values made here, in the formats of the role's contract. This is
-  the reference that shows each consumer check itself works.
+* ``local_secret_set``: values made here, in the formats of the role's contract (``local_*``).
+  This is the reference that shows each consumer check itself works.
 * ``SiteRunner``: runs the real ``site.yml`` against the test control plane and reads the
   Secrets back with ``kubectl get secret -o json``; the bytes the consumers get are the
   base64-decoded ``data`` values, exactly what a pod sees.
@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import pki
-from tests.e2e import consumers as c
+from helpers.tools import pki
+from tests.e2e.drivers import nginx
+from tests.e2e.drivers.proc import clean_env, expect
 
-REPO = c.REPO
+REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl" if os.access("/usr/bin/kubectl", os.X_OK) else "kubectl")
 SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")
 CLIENT_ID = b"theedgeworks"  # the role's default client-id (seed: Keycloak client `theedgeworks`)
@@ -53,6 +54,32 @@ class SecretSet:
         return self.auth.split(b":", 1)[0].decode()
 
 
+# --------------------------------------------------------------------------- local values (contract formats)
+
+
+def local_secret() -> bytes:
+    """devpi-secret: standard base64 of 32 random bytes, 44 chars, no newline."""
+    return base64.b64encode(os.urandom(32))
+
+
+def local_cookie_secret() -> bytes:
+    """cookie-secret: URL-safe base64 of 32 random bytes, 44 chars with '=' padding."""
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
+def seed_recipe_cookie_secret() -> bytes:
+    """What the seed doc's one-liner makes: base64.b64encode(os.urandom(32)).decode()."""
+    return base64.b64encode(os.urandom(32)).decode().encode()
+
+
+def local_htpasswd(user: str, password: str) -> bytes:
+    """`user:$2y$05$…\\n`, what `htpasswd -nbB` makes (cost 5)."""
+    import bcrypt
+
+    salt = b"$2y$" + bcrypt.gensalt(5)[4:]
+    return f"{user}:".encode() + bcrypt.hashpw(password.encode(), salt) + b"\n"
+
+
 def local_secret_set(host: str = pki.DEFAULT_HOST) -> SecretSet:
     ca = pki.make_ca()
     leaf = pki.issue_leaf(ca, host)
@@ -62,11 +89,11 @@ def local_secret_set(host: str = pki.DEFAULT_HOST) -> SecretSet:
         tls_crt=leaf.cert_pem,
         tls_key=leaf.key_pem,
         ca_pem=ca.cert_pem,
-        secret=c.local_secret(),
+        secret=local_secret(),
         client_id=CLIENT_ID,
         client_secret=secrets.token_urlsafe(24).encode(),
-        cookie_secret=c.local_cookie_secret(),
-        auth=c.local_htpasswd("pypi-user", password),
+        cookie_secret=local_cookie_secret(),
+        auth=local_htpasswd("pypi-user", password),
         basic_password=password,
         types={
             "devpi-tls": "kubernetes.io/tls",
@@ -75,6 +102,9 @@ def local_secret_set(host: str = pki.DEFAULT_HOST) -> SecretSet:
             "devpi-basic-auth": "Opaque",
         },
     )
+
+
+# --------------------------------------------------------------------------- site.yml
 
 
 class SiteError(AssertionError):
@@ -117,7 +147,7 @@ class SiteRunner:
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            env=c.clean_env(),
+            env=clean_env(),
         )
         if check and r.returncode != 0:
             raise SiteError(f"kubectl {' '.join(args)}: rc={r.returncode}\n{r.stderr}")
@@ -151,7 +181,7 @@ class SiteRunner:
         fd, varfile = tempfile.mkstemp(prefix=f"vars-{namespace}-", suffix=".json", dir=self.workdir)
         with os.fdopen(fd, "w") as fh:
             json.dump(v, fh)
-        env = c.clean_env(
+        env = clean_env(
             PATH=f"{Path(self.playbook).parent}:{os.environ.get('PATH', '')}",
             ANSIBLE_FORCE_COLOR="0",
             ANSIBLE_NOCOLOR="1",
@@ -220,25 +250,25 @@ class SiteRunner:
 def rotate_devpi_secret(s: SecretSet, runner: SiteRunner | None) -> tuple[bytes, SecretSet | None]:
     """A new devpi-secret the way the source makes it: locally, or site.yml's forced rotation."""
     if s.source == "local":
-        return c.local_secret(), None
+        return local_secret(), None
     new = runner.rotate(s, ["devpi-secret"])
     return new.secret, new
 
 
 def check_contract(s: SecretSet) -> None:
     """The data formats every consumer relies on (the contract), checked before the consumers."""
-    c.expect(s.types.get("devpi-tls") == "kubernetes.io/tls", f"devpi-tls type {s.types.get('devpi-tls')}")
-    c.expect(
+    expect(s.types.get("devpi-tls") == "kubernetes.io/tls", f"devpi-tls type {s.types.get('devpi-tls')}")
+    expect(
         len(s.secret) == 44 and len(base64.b64decode(s.secret, validate=True)) == 32,
         f"devpi-secret: want standard base64 of 32 bytes (44 chars), got {len(s.secret)} bytes",
     )
-    c.expect(not s.secret.endswith(b"\n"), "devpi-secret ends with a newline")
-    c.expect(
+    expect(not s.secret.endswith(b"\n"), "devpi-secret ends with a newline")
+    expect(
         len(s.cookie_secret) == 44
         and s.cookie_secret.endswith(b"=")
         and len(base64.urlsafe_b64decode(s.cookie_secret)) == 32
         and not (set(s.cookie_secret) & set(b"+/")),
         f"cookie-secret: want URL-safe base64 of 32 bytes, got {len(s.cookie_secret)} chars",
     )
-    c.check_htpasswd_format(s.auth)
-    c.expect(s.client_id and s.client_secret, "client-id / client-secret empty")
+    nginx.check_htpasswd_format(s.auth)
+    expect(s.client_id and s.client_secret, "client-id / client-secret empty")

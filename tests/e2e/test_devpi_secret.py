@@ -3,8 +3,8 @@ tokens survive a restart with the same Secret and die with a rotated one."""
 
 import pytest
 
-from tests.e2e import consumers as c
 from tests.e2e import secret_sources as src
+from tests.e2e.drivers import devpi
 
 pytestmark = pytest.mark.e2e
 
@@ -18,13 +18,13 @@ def test_devpi_accepts_secret_and_tokens_follow_it(secret_set, runner_for, devpi
         for name in ("devpi-tls", "devpi-oauth2-proxy-secret", "devpi-basic-auth"):
             assert after.raw[name] == secret_set.raw[name], f"rotating devpi-secret changed {name}"
         src.check_contract(after)
-    result = c.check_devpi_secret(old, rotated, tmp_path)
+    result = devpi.check_devpi_secret(old, rotated, tmp_path)
     report(f"devpi-secret [{secret_set.source}]", result)
 
 
 def test_devpi_secret_mount_layouts(secret_set, devpi_bins, tmp_path, report):
     """Which Deployment layouts devpi-server accepts for the Secret's file (see MOUNT_LAYOUTS)."""
-    result = c.check_devpi_mount_layouts(secret_set.secret, tmp_path)
+    result = devpi.check_devpi_mount_layouts(secret_set.secret, tmp_path)
     report(
         f"devpi --secretfile layouts [{secret_set.source}]",
         {k: "accepted" if v else "rejected" for k, v in result.items()},
@@ -36,9 +36,9 @@ def test_devpi_secret_mount_layouts(secret_set, devpi_bins, tmp_path, report):
 def test_devpi_trailing_newline_is_part_of_the_secret(devpi_bins, tmp_path):
     """`echo $SECRET > file` adds a newline: devpi takes it as part of the secret, so the
     value must reach the file byte for byte (no trailing newline in the Secret)."""
-    s = c.local_secret()
-    f1 = c.write_secretfile(tmp_path / "a", s)
-    f2 = c.write_secretfile(tmp_path / "b", s + b"\n")
-    assert c.devpi_validate_secretfile(f1).returncode == 0
-    assert c.devpi_validate_secretfile(f2).returncode == 0  # accepted, but a different secret
+    s = src.local_secret()
+    f1 = devpi.write_secretfile(tmp_path / "a", s)
+    f2 = devpi.write_secretfile(tmp_path / "b", s + b"\n")
+    assert devpi.devpi_validate_secretfile(f1).returncode == 0
+    assert devpi.devpi_validate_secretfile(f2).returncode == 0  # accepted, but a different secret
     assert f1.read_bytes() != f2.read_bytes()

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e import consumers as c
 from tests.e2e import secret_sources as src
+from tests.e2e.drivers import oauth2_proxy as o2p
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +18,9 @@ RUNS = 20  # the issue asks for 20 of 20
 SITE_PARALLEL = int(os.environ.get("E2E_SITE_PARALLEL", "4"))
 
 
-def _start_all(values: list[tuple[bytes, bytes, bytes]], workdir) -> list[c.OAuth2ProxyRun]:
+def _start_all(values: list[tuple[bytes, bytes, bytes]], workdir) -> list[o2p.OAuth2ProxyRun]:
     with ThreadPoolExecutor(max_workers=5) as ex:
-        return list(ex.map(lambda iv: c.try_oauth2_proxy(*iv[1], workdir / f"run-{iv[0]}"), enumerate(values)))
+        return list(ex.map(lambda iv: o2p.try_oauth2_proxy(*iv[1], workdir / f"run-{iv[0]}"), enumerate(values)))
 
 
 def _site_values(runner: src.SiteRunner) -> list[tuple[bytes, bytes, bytes]]:
@@ -44,7 +44,7 @@ SOURCES = [s for s in ("local", "site") if s in os.environ.get("E2E_SECRETS_SOUR
 def test_oauth2_proxy_starts_with_every_generated_cookie_secret(source, request, oauth2_proxy_bin, tmp_path, report):
     t0 = time.monotonic()
     if source == "local":
-        values = [(src.CLIENT_ID, secrets.token_urlsafe(24).encode(), c.local_cookie_secret()) for _i in range(RUNS)]
+        values = [(src.CLIENT_ID, secrets.token_urlsafe(24).encode(), src.local_cookie_secret()) for _i in range(RUNS)]
     else:
         values = _site_values(request.getfixturevalue("site_runner"))
     made = time.monotonic() - t0
@@ -64,7 +64,9 @@ def test_oauth2_proxy_starts_with_every_generated_cookie_secret(source, request,
 
 def test_oauth2_proxy_seed_recipe_report(oauth2_proxy_bin, tmp_path, report):
     """The seed doc's base64.b64encode(os.urandom(32)): measured and reported, not asserted."""
-    values = [(src.CLIENT_ID, secrets.token_urlsafe(24).encode(), c.seed_recipe_cookie_secret()) for _i in range(RUNS)]
+    values = [
+        (src.CLIENT_ID, secrets.token_urlsafe(24).encode(), src.seed_recipe_cookie_secret()) for _i in range(RUNS)
+    ]
     runs = _start_all(values, tmp_path)
     rejected = [r for r in runs if not r.started]
     with_url_unsafe = sum(1 for v in values if set(v[2]) & set(b"+/"))
@@ -81,8 +83,9 @@ def test_oauth2_proxy_seed_recipe_report(oauth2_proxy_bin, tmp_path, report):
 
 def test_oauth2_proxy_full_login(secret_set, oauth2_proxy_bin, tmp_path, report):
     """OIDC code flow against a loopback provider (DummyOidc). For a real Keycloak later:
-    c.oauth2_proxy(..., provider=c.OidcProvider.keycloak(ISSUER)) plus a browser login."""
-    result = c.check_oauth2_proxy_login(
+    o2p.oauth2_proxy(..., provider=o2p.OidcProvider.keycloak(ISSUER)) plus a browser login
+    (tests/e2e/drivers/keycloak.py)."""
+    result = o2p.check_oauth2_proxy_login(
         secret_set.client_id, secret_set.client_secret, secret_set.cookie_secret, tmp_path
     )
     report(f"devpi-oauth2-proxy-secret → oauth2-proxy login [{secret_set.source}]", result)
@@ -94,7 +97,7 @@ def test_repaired_standard_base64_is_accepted(oauth2_proxy_bin, tmp_path):
     while not set(base64.b64encode(raw)) & set(b"+/"):
         raw = os.urandom(32)
     std = base64.b64encode(raw)
-    assert not c.try_oauth2_proxy(src.CLIENT_ID, b"x", std, tmp_path / "std").started
+    assert not o2p.try_oauth2_proxy(src.CLIENT_ID, b"x", std, tmp_path / "std").started
     fixed = std.replace(b"+", b"-").replace(b"/", b"_")
     assert base64.urlsafe_b64decode(fixed) == raw
-    assert c.try_oauth2_proxy(src.CLIENT_ID, b"x", fixed, tmp_path / "fixed").started
+    assert o2p.try_oauth2_proxy(src.CLIENT_ID, b"x", fixed, tmp_path / "fixed").started

@@ -2,14 +2,15 @@
 
 import pytest
 
-from helpers import pki
-from tests.e2e import consumers as c
+from helpers.tools import pki
+from tests.e2e.drivers import nginx
+from tests.e2e.drivers.proc import CheckFailed
 
 pytestmark = pytest.mark.e2e
 
 
 def test_nginx_serves_tls_pair(secret_set, nginx_bin, tmp_path, report):
-    result = c.check_tls_nginx(secret_set.tls_crt, secret_set.tls_key, secret_set.ca_pem, tmp_path)
+    result = nginx.check_tls_nginx(secret_set.tls_crt, secret_set.tls_key, secret_set.ca_pem, tmp_path)
     report(f"devpi-tls → nginx [{secret_set.source}]", result)
 
 
@@ -18,11 +19,11 @@ def test_pki_helpers_bad_pairs(nginx_bin, tmp_path):
     ca = pki.make_ca()
     good = pki.issue_leaf(ca)
     assert pki.key_matches_cert(good)
-    ok, err = c.nginx_accepts_pair(good.cert_pem, good.key_pem, tmp_path / "good")
+    ok, err = nginx.nginx_accepts_pair(good.cert_pem, good.key_pem, tmp_path / "good")
     assert ok, err
     bad = pki.mismatched_pair(ca)
     assert not pki.key_matches_cert(bad)
-    ok, err = c.nginx_accepts_pair(bad.cert_pem, bad.key_pem, tmp_path / "bad")
+    ok, err = nginx.nginx_accepts_pair(bad.cert_pem, bad.key_pem, tmp_path / "bad")
     assert not ok and "key values mismatch" in err
 
     # Expired / other-host / self-signed certs: nginx serves them, clients refuse them.
@@ -32,7 +33,7 @@ def test_pki_helpers_bad_pairs(nginx_bin, tmp_path):
         ("self-signed", pki.self_signed_leaf(), "self-signed certificate"),
         ("untrusted-ca", pki.untrusted_ca_leaf(), "unable to get local issuer"),
     ):
-        with pytest.raises(c.CheckFailed) as ei:
-            c.check_tls_nginx(pair.cert_pem, pair.key_pem, ca.cert_pem, tmp_path / name)
+        with pytest.raises(CheckFailed) as ei:
+            nginx.check_tls_nginx(pair.cert_pem, pair.key_pem, ca.cert_pem, tmp_path / name)
         # the failure must come from the client's certificate verification, not from nginx
         assert "refused nginx's cert" in str(ei.value) and reason.lower() in str(ei.value).lower(), str(ei.value)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hardening_support import delta, drop_finalizers, failure_text, parallel, writes_by_code
 
-from helpers import pki
 from helpers.kube import kubectl
 from helpers.site import api_writes, make_inputs, resource_versions, run_playbook, run_site, writes_between
+from helpers.tools import pki
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from helpers import load_tool
+from helpers import tools
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
 #: tools/cluster.py, imported as a module (ControlPlane, ControlPlaneError, ...)
-cluster = load_tool("cluster.py", "devpi_cluster")
+cluster = tools.cluster
 
 
 def kubectl(

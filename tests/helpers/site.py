@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import pki
 from helpers.kube import kubectl, kubectl_json
+from helpers.tools import pki
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")

@@ -1,18 +1,19 @@
 """Install and locate the real consumers of the devpi Secrets for the e2e tests.
 
-    python tools/consumers.py install   # apt nginx + apache2-utils, devpi venv, oauth2-proxy build
-    python tools/consumers.py check     # exit 1 and say what is missing
-    python tools/consumers.py paths     # print where each binary is
+    python tools/install_consumers.py install   # apt nginx + apache2-utils, devpi venv, oauth2-proxy build
+    python tools/install_consumers.py check     # exit 1 and say what is missing
+    python tools/install_consumers.py paths     # print where each binary is
 
 Consumers and where they come from:
 
 * nginx, htpasswd: Debian packages ``nginx`` and ``apache2-utils`` (apt-get).
 * devpi-server 6.x / devpi-client 7.x: PyPI, in a venv of their own under the cache
   (their dependencies must not meet ansible's).
-* oauth2-proxy: built from the Go module ``tools/oauth2-proxy`` into the cache.
+* oauth2-proxy: built from the Go module ``tools/oauth2-proxy`` into the cache
+  (tools/gobuild.py, keyed by its go.mod and go.sum).
 
-The cache is ``$THEEDGEWORKS_DEVPI_CACHE`` or ``~/.cache/theedgeworks-devpi``; nothing of it
-lives in the repo. The tests import this module and call the ``*_binary`` helpers: each
+The cache is tools/cache.py's: ``$DEVPI_CACHE_DIR``, else ``${XDG_CACHE_HOME:-~/.cache}/theedgeworks-devpi``;
+nothing of it lives in the repo. The tests import this module and call the ``*_binary`` helpers: each
 raises :class:`ConsumerMissing` with the reason and the install command when a consumer
 is not there, so a test fails instead of skipping.
 
@@ -23,14 +24,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
+from cache import cache_root, flock, short_hash  # noqa: E402
+from gobuild import GoBuildError, go_build  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OAUTH2_PROXY_MODULE_DIR = REPO / "tools" / "oauth2-proxy"
@@ -47,7 +50,7 @@ DEVPI_REQUIREMENTS = (
 
 APT_PACKAGES = {"nginx": "/usr/sbin/nginx", "apache2-utils": "/usr/bin/htpasswd"}
 
-INSTALL_HINT = "run: python tools/consumers.py install"
+INSTALL_HINT = "run: python tools/install_consumers.py install"
 
 
 class ConsumerMissing(RuntimeError):
@@ -57,30 +60,14 @@ class ConsumerMissing(RuntimeError):
 # --------------------------------------------------------------------------- paths
 
 
-def cache_root() -> Path:
-    env = os.environ.get("THEEDGEWORKS_DEVPI_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "theedgeworks-devpi"
-
-
-def _short_hash(*chunks: bytes) -> str:
-    h = hashlib.sha256()
-    for c in chunks:
-        h.update(hashlib.sha256(c).digest())
-    return h.hexdigest()[:16]
-
-
 def devpi_venv_dir() -> Path:
     pyver = "%d.%d" % sys.version_info[:2]
-    key = _short_hash(pyver.encode(), "\n".join(DEVPI_REQUIREMENTS).encode())
+    key = short_hash(pyver.encode(), "\n".join(DEVPI_REQUIREMENTS).encode())
     return cache_root() / f"venv-devpi-py{pyver}-{key}"
 
 
 def oauth2_proxy_cache_dir() -> Path:
-    key = _short_hash(
+    key = short_hash(
         (OAUTH2_PROXY_MODULE_DIR / "go.mod").read_bytes(),
         (OAUTH2_PROXY_MODULE_DIR / "go.sum").read_bytes(),
     )
@@ -147,18 +134,6 @@ def _step(what: str):
     _log(f"{what}: done in {time.monotonic() - t0:.1f}s")
 
 
-@contextlib.contextmanager
-def _lock(name: str):
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _run(cmd: list[str], **kw) -> None:
     _log("$ " + " ".join(cmd))
     subprocess.run(cmd, check=True, **kw)
@@ -197,7 +172,7 @@ def install_devpi_venv() -> None:
     if (venv / ".complete").exists():
         _log(f"devpi venv: cached at {venv}")
         return
-    with _lock("venv-devpi"), _step(f"devpi venv {venv}"):
+    with flock(cache_root() / ".venv-devpi.lock"), _step(f"devpi venv {venv}"):
         if (venv / ".complete").exists():
             return
         if venv.exists():
@@ -219,27 +194,21 @@ def install_devpi_venv() -> None:
 
 
 def build_oauth2_proxy() -> None:
-    out_dir = oauth2_proxy_cache_dir()
-    exe = out_dir / "oauth2-proxy"
+    exe = oauth2_proxy_cache_dir() / "oauth2-proxy"
     if os.access(exe, os.X_OK):
         _log(f"oauth2-proxy: cached at {exe}")
         return
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
-    if not go:
-        raise ConsumerMissing("Go toolchain not found: cannot build oauth2-proxy")
-    with _lock("oauth2-proxy"), _step(f"go build oauth2-proxy {OAUTH2_PROXY_VERSION} -> {exe}"):
-        if os.access(exe, os.X_OK):
-            return
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / "oauth2-proxy.tmp"
-        ldflags = f"-s -w -X {OAUTH2_PROXY_PACKAGE}/pkg/version.VERSION={OAUTH2_PROXY_VERSION}"
-        env = dict(os.environ, CGO_ENABLED="0")
-        _run(
-            [go, "build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), OAUTH2_PROXY_PACKAGE],
-            cwd=OAUTH2_PROXY_MODULE_DIR,
-            env=env,
+    with _step(f"go build oauth2-proxy {OAUTH2_PROXY_VERSION} -> {exe}"):
+        go_build(
+            OAUTH2_PROXY_MODULE_DIR,
+            exe,
+            package=OAUTH2_PROXY_PACKAGE,
+            flags=["-mod=readonly", "-trimpath"],
+            ldflags=f"-s -w -X {OAUTH2_PROXY_PACKAGE}/pkg/version.VERSION={OAUTH2_PROXY_VERSION}",
+            env={"CGO_ENABLED": "0"},
+            what=f"oauth2-proxy {OAUTH2_PROXY_VERSION}",
+            log=_log,
         )
-        os.replace(tmp, exe)
 
 
 def install() -> None:
@@ -305,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.command == "versions":
             for k, val in versions().items():
                 print(f"{k}: {val}")
-    except (ConsumerMissing, subprocess.CalledProcessError) as e:
+    except (ConsumerMissing, GoBuildError, subprocess.CalledProcessError) as e:
         print(f"[consumers] FAILED: {e}", file=sys.stderr)
         return 1
     return 0

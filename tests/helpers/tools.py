@@ -1,0 +1,18 @@
+"""The developer tools in tools/ (scripts, not a package), loaded once as modules for the tests.
+
+from helpers.tools import pki           # the one PKI module (tools/pki.py)
+from helpers.tools import cluster       # the control plane launcher (tools/cluster.py)
+"""
+
+from __future__ import annotations
+
+from helpers import load_tool
+
+#: tools/cluster.py: ControlPlane, ControlPlaneError, pid_alive, ...
+cluster = load_tool("cluster.py", "devpi_cluster")
+#: tools/install_consumers.py: where the consumer binaries are (raises ConsumerMissing), their versions
+install_consumers = load_tool("install_consumers.py", "devpi_install_consumers")
+#: tools/pki.py: CAs, leaf certificates (good and bad), keys, PEM files
+pki = load_tool("pki.py", "devpi_pki")
+#: tools/ports.py: free loopback ports, whether one answers
+ports = load_tool("ports.py", "devpi_ports")
