@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import secrets
+
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
 
 ALPHABETS = ("standard", "urlsafe")
 MIN_BYTES = 1
@@ -115,11 +116,6 @@ def repair(value, nbytes, alphabet):
     if data is None or len(data) != nbytes:
         return None
     return encode(data, alphabet)
-
-
-def fingerprint(value, hexchars=16):
-    """``sha256:`` followed by the first ``hexchars`` hex digits of the SHA-256 of the value's UTF-8 text."""
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:hexchars]
 
 
 # Below this many random bytes a fingerprint would let anyone find the value by trying all of them.

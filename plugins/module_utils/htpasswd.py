@@ -13,7 +13,6 @@ output is one line per user, in the order of the ``users`` list, each ending wit
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 try:
@@ -26,20 +25,24 @@ except ImportError as exc:  # pragma: no cover - exercised only without bcrypt
     HAS_BCRYPT = False
     BCRYPT_IMPORT_ERROR = exc
 
-# Apache htpasswd -B accepts 4..17 (its default is 5); the bcrypt format itself allows 4..31.
-MIN_COST = 4
-MAX_COST = 17
-WARN_COST = 7
-MAX_NAME_BYTES = 255
-MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything after the 72nd byte
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
+    MAX_COST,
+    MAX_NAME_BYTES,
+    MAX_PASSWORD_BYTES,
+    MIN_COST,
+    WARN_COST,
+    bcrypt_cost_problem,
+    htpasswd_password_problem,
+    htpasswd_user_problem,
+)
+
 IDENT = "2y"
 REGENERATE_MODES = ("partial_idempotence", "full_idempotence", "always")
+# Re-exported for the module and the tests: the rules themselves live in rules.py.
+__all__ = ["MAX_COST", "MAX_NAME_BYTES", "MAX_PASSWORD_BYTES", "MIN_COST", "WARN_COST"]
 
 _BCRYPT_RE = re.compile(r"\A\$(2[aby])\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}\Z")
-# Characters a user name may not contain: the field separator, C0 controls and DEL (line breaks, NUL, tab...),
-# and the other characters Python's str.splitlines() treats as line breaks (so that Jinja's splitlines also works).
-_BAD_NAME_RE = re.compile("[:\x00-\x1f\x7f\x85\u2028\u2029]")
-_BAD_PASSWORD_RE = re.compile("[\x00\n\r]")
 
 COST_WARNING = (
     "cost %d is above %d: nginx verifies the bcrypt hash again on every request, without a cache "
@@ -110,7 +113,7 @@ def verify(password, hashed):
 
 def hash_fingerprint(hashed):
     """Value-free description of a stored hash for diffs: ``sha256:<12 hex> cost N`` (or ``... not bcrypt``)."""
-    digest = "sha256:" + hashlib.sha256(hashed.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    digest = fingerprint(hashed, 12)
     parsed = parse_bcrypt(hashed)
     if parsed is None:
         return digest + " not bcrypt"
@@ -122,25 +125,15 @@ def hash_fingerprint(hashed):
 
 
 def validate_cost(cost):
-    """Error message for an unacceptable cost, else ``None``."""
-    if isinstance(cost, bool) or not isinstance(cost, int) or not MIN_COST <= cost <= MAX_COST:
-        return "cost must be an integer from %d to %d, got %r" % (MIN_COST, MAX_COST, cost)
-    return None
-
-
-def _utf8_len(text):
-    try:
-        return len(text.encode("utf-8"))
-    except UnicodeError:
-        return None
+    """Error message for an unacceptable cost, else ``None`` (rule: rules.bcrypt_cost_problem)."""
+    problem = bcrypt_cost_problem(cost)
+    return None if problem is None else "cost " + problem
 
 
 def validate_users(users):
     """Return the first error message about ``users`` (naming entries by index only), or ``None``.
 
-    Names: not empty, at most 255 bytes, no ``:``, no control character (line breaks, NUL, tab...), not starting
-    with ``#`` (nginx and Apache read such a line as a comment), unique.
-    Passwords: not empty, at most 72 bytes of UTF-8 (bcrypt would silently ignore the rest), no NUL, CR or LF.
+    Names and passwords follow rules.htpasswd_user_problem and rules.htpasswd_password_problem; names are unique.
     """
     if not isinstance(users, (list, tuple)) or not users:
         return "users must be a non-empty list"
@@ -150,39 +143,15 @@ def validate_users(users):
         if not isinstance(user, dict):
             return "%s must be a dictionary with the keys name and password" % where
         name = user.get("name")
-        password = user.get("password")
-        if not isinstance(name, str) or name == "":
-            return "%s.name must be a non-empty string" % where
-        size = _utf8_len(name)
-        if size is None:
-            return "%s.name is not valid UTF-8 text" % where
-        if size > MAX_NAME_BYTES:
-            return "%s.name is %d bytes long, at most %d are allowed" % (where, size, MAX_NAME_BYTES)
-        if ":" in name:
-            return "%s.name must not contain ':' (it separates the name from the hash)" % where
-        if _BAD_NAME_RE.search(name):
-            return "%s.name must not contain a line break or another control character" % where
-        if name.startswith("#"):
-            return "%s.name must not start with '#' (the line would be read as a comment)" % where
+        problem = htpasswd_user_problem(name)
+        if problem is not None:
+            return "%s.name %s" % (where, problem)
         if name in seen:
             return "%s.name is the same as users[%d].name: user names must be unique" % (where, seen[name])
         seen[name] = index
-        if not isinstance(password, str) or password == "":
-            return "%s.password must be a non-empty string" % where
-        size = _utf8_len(password)
-        if size is None:
-            return "%s.password is not valid UTF-8 text" % where
-        if size > MAX_PASSWORD_BYTES:
-            return "%s.password is %d bytes long; bcrypt uses only the first %d bytes, so it is refused" % (
-                where,
-                size,
-                MAX_PASSWORD_BYTES,
-            )
-        if _BAD_PASSWORD_RE.search(password):
-            return (
-                "%s.password must not contain NUL, CR or LF (a line break usually comes from a file read "
-                "with its final newline, and no browser can send it)" % where
-            )
+        problem = htpasswd_password_problem(user.get("password"))
+        if problem is not None:
+            return "%s.password %s" % (where, problem)
     return None
 
 

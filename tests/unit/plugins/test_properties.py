@@ -54,7 +54,7 @@ good_name = st.text(
     st.characters(codec="utf-8", blacklist_categories=["Cc", "Cs", "Zl", "Zp"], blacklist_characters=":\x85"),
     min_size=1,
     max_size=60,
-).filter(lambda s: not s.startswith("#") and len(s.encode()) <= 255)
+).filter(lambda s: not s.startswith("#") and s == s.strip() and len(s.encode()) <= 255)
 good_password = st.text(
     st.characters(codec="utf-8", blacklist_categories=["Cs"], blacklist_characters="\x00\r\n"), min_size=1, max_size=72
 ).filter(lambda s: len(s.encode()) <= 72)

@@ -121,14 +121,14 @@ def test_validate_users_ok():
         (users(("a" * 256, PW)), "users[0].name is 256 bytes long"),
         (users(("é" * 128, PW)), "users[0].name is 256 bytes long"),
         (users(("ok", PW), ("ok", PW)), "users[1].name is the same as users[0].name"),
-        (users(("ok", "")), "users[0].password must be a non-empty string"),
+        (users(("ok", "")), "users[0].password must be 1 to 72 bytes long, got an empty string"),
         (users(("ok", PW), ("b", "x" * 73)), "users[1].password is 73 bytes long"),
         (users(("ok", "é" * 37)), "users[0].password is 74 bytes long"),
         (users(("ok", "a\nb")), "users[0].password must not contain NUL, CR or LF"),
         (users(("ok", PW + "\n")), "users[0].password must not contain NUL, CR or LF"),
         (users(("ok", "a\x00b")), "users[0].password must not contain NUL, CR or LF"),
         (users(("ok", "\ud800")), "users[0].password is not valid UTF-8"),
-        ([{"name": "ok", "password": None}], "users[0].password must be a non-empty string"),
+        ([{"name": "ok", "password": None}], "users[0].password must be a string of 1 to 72 bytes"),
     ],
 )
 def test_validate_users_rejects(bad_users, fragment):
