@@ -27,15 +27,30 @@ description:
   - "Use C(no_log: true) on the task."
 author:
   - The Edgeworks platform team (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details:
+      - An action plugin of the same name runs the module in the controller process, whatever the task's host and
+        connection, without starting a module (it needs nothing from the target and writes nothing anywhere).
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller.
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details:
       - In check mode the module behaves exactly as in normal mode, including hashing and returning new lines (so a
         caller can run a server-side dry run with them); it stores nothing in either mode.
   diff_mode:
-    description: Will return details on what has changed (or would change in C(check_mode)), when in diff mode.
     support: full
     details:
       - The diff maps every user to C(sha256:<12 hex digits of the hash's SHA-256> cost N), never a hash or password.
@@ -89,7 +104,7 @@ options:
     choices: [partial_idempotence, full_idempotence, always]
     default: full_idempotence
 requirements:
-  - bcrypt (the Python library, tested with 5.0.0) on the target. passlib is not used.
+  - bcrypt (the Python library, tested with 5.0.0) on the controller. passlib is not used.
 seealso:
   - module: theedgeworks.devpi.random_b64
   - name: Apache htpasswd
@@ -188,104 +203,13 @@ reformatted:
   sample: false
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import (  # noqa: E402
-    BCRYPT_IMPORT_ERROR,
-    COST_WARNING,
-    HAS_BCRYPT,
-    WARN_COST,
-    plan,
-    validate_cost,
-    validate_users,
-)
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.nolog_guard import masked_values  # noqa: E402
-
-# How often to draw a new salt when a new line happens to contain a (very short) no_log input.
-_MAX_RESALTS = 32
-
-
-def _build_result(module, result_plan):
-    result = dict(
-        changed=result_plan.changed,
-        users=result_plan.users,
-        order=result_plan.order,
-        lines=result_plan.lines,
-        reformatted=result_plan.reformatted,
-    )
-    if module._diff:
-        result["diff"] = dict(before=dict(result_plan.before), after=dict(result_plan.after))
-    return result
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd_bcrypt import ARGUMENT_SPEC, run  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            users=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    name=dict(type="str", required=True),
-                    password=dict(type="str", required=True, no_log=True),
-                ),
-            ),
-            current=dict(type="str", no_log=True),
-            cost=dict(type="int", default=5),
-            regenerate=dict(
-                type="str",
-                default="full_idempotence",
-                choices=["partial_idempotence", "full_idempotence", "always"],
-            ),
-        ),
-        supports_check_mode=True,
-    )
-    if not HAS_BCRYPT:
-        module.fail_json(msg=missing_required_lib("bcrypt"), exception=str(BCRYPT_IMPORT_ERROR))
-
-    params = module.params
-    error = validate_cost(params["cost"])
-    if error is None:
-        error = validate_users(params["users"])
-    if error is not None:
-        module.fail_json(msg=error)
-
-    result_plan = plan(params["users"], params["current"], params["cost"], params["regenerate"])
-
-    # A new line must not contain a no_log input, or Ansible would hand back a masked, broken line: draw a new salt.
-    for _attempt in range(_MAX_RESALTS):
-        clashing = [name for name, line in result_plan.lines.items() if masked_values(line, module.no_log_values)]
-        if not clashing:
-            break
-        for name in clashing:
-            result_plan.resalt(name)
-
-    result = _build_result(module, result_plan)
-    # What the caller builds the file from must come back intact; a masked diff would merely look odd.
-    functional = [result["users"], result["order"], result["lines"]]
-    if masked_values(functional, module.no_log_values):
-        module.fail_json(msg=_masking_message(params, functional))
-
-    if params["cost"] > WARN_COST:
-        module.warn(COST_WARNING % (params["cost"], WARN_COST))
-    for warning in result_plan.warnings:
-        module.warn(warning)
-    module.exit_json(**result)
-
-
-def _masking_message(params, result):
-    """Name the offending inputs by index only."""
-    culprits = []
-    for index, user in enumerate(params["users"]):
-        if masked_values(result, [user["password"]]):
-            culprits.append("users[%d].password" % index)
-    if params["current"] and masked_values(result, [params["current"]]):
-        culprits.append("current")
-    return (
-        "%s occur%s inside the module's result (in a user name, an action or a new line), where Ansible would mask it "
-        "with asterisks and corrupt the result; use a longer password"
-        % (", ".join(culprits) or "a no_log value", "s" if len(culprits) <= 1 else "")
-    )
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -22,15 +22,30 @@ description:
   - "Use C(no_log: true) on the task: the result contains the new secret."
 author:
   - The Edgeworks platform team (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details:
+      - An action plugin of the same name runs the module in the controller process, whatever the task's host and
+        connection, without starting a module (it needs nothing from the target and writes nothing anywhere).
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller.
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details:
       - In check mode the module behaves exactly as in normal mode, including generating and returning a new value
         when one is needed (so a caller can run a server-side dry run with it); it stores nothing in either mode.
   diff_mode:
-    description: Will return details on what has changed (or would change in C(check_mode)), when in diff mode.
     support: full
     details:
       - "The diff shows, before and after, C(<absent>) or C(sha256:<16 hex digits> (len N)) (see RV(fingerprint)); a
@@ -83,7 +98,7 @@ options:
     type: bool
     default: true
 requirements:
-  - Python 3.8 or later on the target.
+  - Python 3.8 or later on the controller.
 notes:
   - Fingerprints (RV(fingerprint) and the diff) are shown only for a valid value of at least 16 bytes, assumed random.
     A SHA-256 prefix of a short or human-chosen value (for example an invalid O(current) kept with
@@ -175,89 +190,11 @@ fingerprint:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.b64secret import (  # noqa: E402
-    MAX_BYTES,
-    MIN_BYTES,
-    decide,
-    describe,
-    fingerprint,
-    fingerprintable,
-)
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.nolog_guard import masked_values  # noqa: E402
-
-# How often to draw again when a fresh value happens to contain a (very short) no_log input.
-_MAX_DRAWS = 64
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.random_b64 import ARGUMENT_SPEC, run  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            num_bytes=dict(type="int", default=32),
-            alphabet=dict(type="str", default="standard", choices=["standard", "urlsafe"]),
-            current=dict(type="str", no_log=True),
-            regenerate=dict(
-                type="str",
-                default="full_idempotence",
-                choices=["never", "fail", "full_idempotence", "always"],
-            ),
-            repair=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    num_bytes = params["num_bytes"]
-    if not MIN_BYTES <= num_bytes <= MAX_BYTES:
-        module.fail_json(msg="num_bytes must be from %d to %d, got %d" % (MIN_BYTES, MAX_BYTES, num_bytes))
-    current = params["current"]
-    if current == "":
-        current = None
-
-    alphabet = params["alphabet"]
-    result = None
-    for _attempt in range(_MAX_DRAWS):
-        decision = decide(
-            current,
-            num_bytes,
-            alphabet,
-            regenerate=params["regenerate"],
-            allow_repair=params["repair"],
-        )
-        if decision.action == "fail":
-            module.fail_json(msg=decision.error, valid=False)
-
-        resulting = decision.value if decision.changed else current
-        result = {
-            "changed": decision.changed,
-            "valid": decision.valid,
-            "generated": decision.action == "generate",
-            "repaired": decision.action == "repair",
-        }
-        if decision.changed:
-            result["value"] = decision.value
-        if fingerprintable(resulting, num_bytes, alphabet):
-            result["fingerprint"] = fingerprint(resulting)
-        # Only the value and its fingerprint matter to the caller: a masked diff would merely look odd.
-        if not masked_values([result.get("value"), result.get("fingerprint")], module.no_log_values):
-            break
-        if decision.action != "generate":
-            result = None
-            break
-    else:
-        result = None
-
-    if result is None:
-        module.fail_json(
-            msg="current (%d characters) occurs inside the new value, where Ansible would mask it with "
-            "asterisks; pass a valid current value, or omit it" % len(current or "")
-        )
-    if module._diff:
-        result["diff"] = {
-            "before": {"value": describe(current, num_bytes, alphabet)},
-            "after": {"value": describe(resulting, num_bytes, alphabet)},
-        }
-    if decision.warning:
-        module.warn(decision.warning)
-    module.exit_json(**result)
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def test_cost_range(run_module, cost):
             [{"name": "a", "password": "secret-password"}, {"name": "a", "password": "secret-password2"}],
             "users[1].name is the same as users[0].name",
         ),
-        ([{"name": "a", "password": ""}], "users[0].password must be a non-empty string"),
+        ([{"name": "a", "password": ""}], "users[0].password must be 1 to 72 bytes long, got an empty string"),
         ([{"name": "a", "password": "secret-password" * 5}], "users[0].password is 75 bytes long"),
         ([{"name": "a", "password": "secret-password\n"}], "users[0].password must not contain NUL, CR or LF"),
         ([{"name": "a", "password": "secret\x00password"}], "users[0].password must not contain NUL, CR or LF"),
