@@ -32,7 +32,7 @@ class Case:
     extra: dict = field(default_factory=dict)
     files: str = ""  # which TLS files to use (see _files)
     namespace: str = "filled"  # "filled" or "opaque-tls"
-    kubeconfig: str = "admin"  # "admin" or "unreachable"
+    kubeconfig: str = "admin"  # "admin", "unreachable" or "missing"
     ok: bool = False  # a positive control
     drop: tuple = ()  # variables left out entirely
 
@@ -55,6 +55,30 @@ CASES = [
     Case("client-secret-missing", ["devpi_secrets_oauth2_client_secret"], drop=("devpi_secrets_oauth2_client_secret",)),
     Case("user-with-colon", ["devpi_secrets_basic_auth_user"], {"devpi_secrets_basic_auth_user": "pypi:user"}),
     Case("user-with-newline", ["devpi_secrets_basic_auth_user"], {"devpi_secrets_basic_auth_user": "pypi\nuser"}),
+    # Rules of module_utils/rules.py that the 1.0.0 role only met inside a no_log task (censored there).
+    Case("user-hash-first", ["devpi_secrets_basic_auth_user", "'#'"], {"devpi_secrets_basic_auth_user": "#pypi"}),
+    Case("user-with-tab", ["devpi_secrets_basic_auth_user", "tab"], {"devpi_secrets_basic_auth_user": "pypi\tuser"}),
+    Case("user-with-nul", ["devpi_secrets_basic_auth_user", "NUL"], {"devpi_secrets_basic_auth_user": "pypi\x00user"}),
+    Case(
+        "user-blank-around", ["devpi_secrets_basic_auth_user", "white space"], {"devpi_secrets_basic_auth_user": " u"}
+    ),
+    Case(
+        "password-with-nul",
+        ["devpi_secrets_basic_auth_password", "NUL, CR or LF"],
+        {"devpi_secrets_basic_auth_password": "pass\x00word"},
+    ),
+    Case(
+        "client-secret-newline",
+        ["devpi_secrets_oauth2_client_secret", "line break"],
+        {"devpi_secrets_oauth2_client_secret": "abc\ndef"},
+    ),
+    Case("client-id-blank", ["devpi_secrets_oauth2_client_id"], {"devpi_secrets_oauth2_client_id": " "}),
+    Case("label-bad-key", ["devpi_secrets_labels", "bad key!"], {"devpi_secrets_labels": {"bad key!": "x"}}),
+    Case("label-number", ["devpi_secrets_labels", "must be a string"], {"devpi_secrets_labels": {"tier": 1}}),
+    Case(
+        "expiry-days-negative", ["devpi_secrets_tls_expiry_warning_days"], {"devpi_secrets_tls_expiry_warning_days": -1}
+    ),
+    Case("kubeconfig-missing", ["devpi_secrets_kubeconfig", "not a readable file"], kubeconfig="missing"),
     Case(
         "password-empty",
         ["devpi_secrets_basic_auth_password", "1 to 72 bytes"],
@@ -156,7 +180,9 @@ def batch(kubeconfig, module_namespaces, tmp_path_factory):
             cert, key = _files(case.files, d, base)
             inputs = replace(base, cert_file=cert, key_file=key)
         ns = opaque if case.namespace == "opaque-tls" else filled
-        kc = str(unreachable) if case.kubeconfig == "unreachable" else kubeconfig
+        kc = {"unreachable": str(unreachable), "missing": str(root / "no-such.kubeconfig")}.get(
+            case.kubeconfig, kubeconfig
+        )
         variables = inputs.vars(kc, ns)
         variables.update(case.extra)
         for name in case.drop:

@@ -1,0 +1,147 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which rule each input of the devpi_secrets role must pass, checked in the controller process.
+
+The rules themselves are in ``module_utils/rules.py`` (shared with the modules) and ``plugin_utils/tls.py``. Every
+problem found is reported at once, naming the variable and never its value; nothing here contacts the cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
+    WARN_COST,
+    bcrypt_cost_problem,
+    dns_label_problem,
+    host_name_problem,
+    htpasswd_password_problem,
+    htpasswd_user_problem,
+    label_problems,
+    token_problem,
+)
+
+# Python libraries the role uses in the controller process (and in the kubernetes.core.k8s writes, which run on the
+# same interpreter), with the package to install.
+LIBRARIES = (("kubernetes", "kubernetes"), ("cryptography", "cryptography"), ("bcrypt", "bcrypt"))
+
+
+def missing_libraries():
+    """Packages not installed. Found, not imported: this task runs in a worker process of its own, so an import here
+    would not spare the later tasks theirs, and importing kubernetes costs about half a second."""
+    return [package for module, package in LIBRARIES if importlib.util.find_spec(module) is None]
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("inputs", "rotatable"))
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        missing = missing_libraries()
+        if missing:
+            result.update(
+                failed=True,
+                msg="The Python that runs ansible-playbook (%s) lacks %s, which the devpi_secrets role uses on the "
+                "controller: install them into that environment, e.g. `%s -m pip install %s` (see the collection's "
+                "requirements.txt)." % (sys.executable, ", ".join(missing), sys.executable, " ".join(missing)),
+            )
+            return result
+        # Imported only now: tls.py needs cryptography, checked just above.
+        from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.tls import check_pair
+
+        inputs = dict(self._task.args.get("inputs") or {})
+        rotatable = list(self._task.args.get("rotatable") or [])
+        problems, warnings = [], []
+
+        def rule(name, problem, hint=""):
+            if problem is not None:
+                problems.append("%s %s.%s" % (name, problem, hint))
+
+        rule("devpi_secrets_namespace", dns_label_problem(inputs.get("devpi_secrets_namespace")))
+        rule("devpi_secrets_tls_host", host_name_problem(inputs.get("devpi_secrets_tls_host")))
+        rule("devpi_secrets_oauth2_client_id", token_problem(inputs.get("devpi_secrets_oauth2_client_id")))
+        rule(
+            "devpi_secrets_oauth2_client_secret",
+            token_problem(inputs.get("devpi_secrets_oauth2_client_secret")),
+            " It is the Keycloak client secret (admin console, Clients, %s, Credentials)."
+            % inputs.get("devpi_secrets_oauth2_client_id"),
+        )
+        rule("devpi_secrets_basic_auth_user", htpasswd_user_problem(inputs.get("devpi_secrets_basic_auth_user")))
+        password = inputs.get("devpi_secrets_basic_auth_password")
+        if password is not None:
+            rule(
+                "devpi_secrets_basic_auth_password",
+                htpasswd_password_problem(password),
+                " Omit the variable to have a random password generated and kept.",
+            )
+        cost = inputs.get("devpi_secrets_basic_auth_cost")
+        rule("devpi_secrets_basic_auth_cost", bcrypt_cost_problem(cost))
+        if bcrypt_cost_problem(cost) is None and cost > WARN_COST:
+            warnings.append(
+                "devpi_secrets_basic_auth_cost=%d: nginx verifies the bcrypt hash on every request without a cache; "
+                "measured requests/s: cost 5 332, cost 10 11.3, cost 12 2.8. A long random password protects better "
+                "than a high cost." % cost
+            )
+        days = inputs.get("devpi_secrets_tls_expiry_warning_days")
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            problems.append("devpi_secrets_tls_expiry_warning_days must be a whole number of days (0 or more).")
+            days = 0
+        for problem in label_problems(inputs.get("devpi_secrets_labels")):
+            problems.append("devpi_secrets_labels %s." % problem)
+
+        rotate = inputs.get("devpi_secrets_rotate")
+        if rotate == "all":
+            rotate = list(rotatable)
+        elif not isinstance(rotate, list) or any(name not in rotatable for name in rotate):
+            problems.append(
+                "devpi_secrets_rotate must be 'all' or a list of names among %s (devpi-tls holds no generated value: "
+                "give a new certificate instead); got %s." % (", ".join(rotatable), _shape(rotate))
+            )
+            rotate = []
+
+        kubeconfig = inputs.get("devpi_secrets_kubeconfig") or ""
+        if kubeconfig and not os.access(os.path.expanduser(kubeconfig), os.R_OK):
+            problems.append("devpi_secrets_kubeconfig (%s) is not a readable file." % kubeconfig)
+
+        tls = {}
+        cert_file = inputs.get("devpi_secrets_tls_cert_file")
+        key_file = inputs.get("devpi_secrets_tls_key_file")
+        if not (isinstance(cert_file, str) and cert_file and isinstance(key_file, str) and key_file):
+            problems.append(
+                "devpi_secrets_tls_cert_file and devpi_secrets_tls_key_file must name the PEM certificate and key "
+                "on the control node."
+            )
+        else:
+            checked = check_pair(
+                os.path.expanduser(cert_file),
+                os.path.expanduser(key_file),
+                inputs.get("devpi_secrets_tls_host") or "",
+                days,
+                "devpi_secrets_tls_cert_file",
+                "devpi_secrets_tls_key_file",
+                "devpi_secrets_tls_host",
+            )
+            problems.extend(checked.problems)
+            warnings.extend(checked.warnings)
+            tls = checked.facts
+
+        if problems:
+            result.update(failed=True, msg=" ".join(problems), problems=problems)
+        result.update(changed=False, rotate=rotate, tls=tls)
+        if warnings:
+            result["warnings"] = warnings
+        return result
+
+
+def _shape(value):
+    """The rotation input as given: names of Secrets are not secret."""
+    if isinstance(value, (list, str)):
+        return repr(value)
+    return "a %s" % type(value).__name__

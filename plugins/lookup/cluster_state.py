@@ -1,0 +1,165 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: cluster_state
+short_description: Read a namespace and the named Secrets in it, returning API errors instead of raising them
+version_added: 2.0.0
+description:
+  - One GET of the namespace and, when it exists, one LIST of its Secrets, made with the C(kubernetes.core.k8s) lookup
+    in the controller process (no module launch).
+  - An API error (connection, TLS, authentication, RBAC) does not raise; it is returned as a one-line, value-free
+    text in the C(error) key of the result, so that a task without C(no_log) can report it. The task that calls this lookup holds
+    Secret data and must run with C(no_log).
+options:
+  namespace:
+    description: The namespace to read.
+    type: str
+    required: true
+  names:
+    description: The Secrets to keep from the list (others in the namespace are ignored).
+    type: list
+    elements: str
+    required: true
+  kubeconfig:
+    description: Path of the kubeconfig; empty means C($KUBECONFIG), else C(~/.kube/config).
+    type: str
+    default: ""
+  context:
+    description: Context of the kubeconfig; empty means its current context.
+    type: str
+    default: ""
+  validate_certs:
+    description: Verify the API server's certificate.
+    type: bool
+    default: true
+notes:
+  - Requires the C(kubernetes) Python library in the environment that runs ansible-playbook.
+seealso:
+  - plugin: kubernetes.core.k8s
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Read the namespace and its devpi Secrets
+  ansible.builtin.set_fact:
+    state: "{{ lookup('theedgeworks.devpi.cluster_state', namespace='devpi', names=['devpi-secret']) }}"
+  no_log: true # holds Secret data
+
+- name: Report a read error (the message holds no value)
+  ansible.builtin.fail:
+    msg: "{{ state.error }}"
+  when: state.error != ''
+"""
+
+RETURN = r"""
+_raw:
+  description: One dictionary.
+  type: list
+  elements: dict
+  contains:
+    error:
+      description: "Empty, or what went wrong (C(HTTP <code> <reason>: <message>) for API errors)."
+      type: str
+    error_in:
+      description: V(namespace) or V(secrets) - which read failed; empty without error.
+      type: str
+    namespace:
+      description: C(exists) (bool), C(phase) and C(labels) of the namespace.
+      type: dict
+    secrets:
+      description:
+        - Name to C(type), C(uid), C(resource_version), C(labels), C(data) (base64, as stored) and C(text) (each
+          value decoded as UTF-8) for each named Secret that exists.
+      type: dict
+"""
+
+import base64
+import binascii
+import json
+
+from ansible.errors import AnsibleError
+from ansible.plugins.loader import lookup_loader
+from ansible.plugins.lookup import LookupBase
+
+MAX_ERROR = 400
+
+
+def describe_error(exc):
+    """One line for a human: the Kubernetes Status (code, reason, message) when there is one, else the text."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            status = json.loads(body)
+        except ValueError:
+            status = None
+        if isinstance(status, dict) and status.get("kind") == "Status":
+            return "HTTP %s %s: %s" % (status.get("code", "?"), status.get("reason", ""), status.get("message", ""))
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
+
+
+def _text(value):
+    try:
+        return base64.b64decode(value or "", validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError, TypeError):
+        return ""
+
+
+def summarize_secret(obj):
+    meta = obj.get("metadata") or {}
+    data = obj.get("data") or {}
+    return {
+        "type": obj.get("type") or "Opaque",
+        "uid": meta.get("uid", ""),
+        "resource_version": meta.get("resourceVersion", ""),
+        "labels": meta.get("labels") or {},
+        "data": dict(data),
+        "text": {key: _text(value) for key, value in data.items()},
+    }
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        namespace = self.get_option("namespace")
+        names = self.get_option("names")
+        connection = {"validate_certs": self.get_option("validate_certs")}
+        for option in ("kubeconfig", "context"):
+            if self.get_option(option):
+                connection[option] = self.get_option(option)
+        k8s = lookup_loader.get("kubernetes.core.k8s", loader=self._loader, templar=self._templar)
+        if k8s is None:
+            raise AnsibleError("the kubernetes.core collection is not installed (it provides the k8s lookup)")
+        state = {"error": "", "error_in": "", "namespace": {"exists": False, "phase": "", "labels": {}}, "secrets": {}}
+
+        try:
+            found = k8s.run([], variables, kind="Namespace", resource_name=namespace, **connection)
+        except Exception as exc:  # noqa: BLE001 - every API or configuration error is reported, not raised
+            state.update(error=describe_error(exc), error_in="namespace")
+            return [state]
+        if found:
+            meta = found[0].get("metadata") or {}
+            state["namespace"] = {
+                "exists": True,
+                "phase": (found[0].get("status") or {}).get("phase", ""),
+                "labels": meta.get("labels") or {},
+            }
+        else:
+            return [state]
+
+        try:
+            items = k8s.run([], variables, kind="Secret", namespace=namespace, **connection)
+        except Exception as exc:  # noqa: BLE001
+            state.update(error=describe_error(exc), error_in="secrets")
+            return [state]
+        for obj in items or []:
+            name = (obj.get("metadata") or {}).get("name")
+            if name in names:
+                state["secrets"][name] = summarize_secret(obj)
+        return [state]

@@ -1,0 +1,218 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Decide what every Secret must hold and which writes get it there (pure functions, no Ansible imports).
+
+Inputs, all produced by earlier steps of the role:
+
+* ``table``: the role's description of each Secret (``vars/main.yml``): name, type, rotatable, and per key where
+  its value comes from - ``input`` (a user-supplied value, authoritative), ``generated`` (a ``random_b64`` result,
+  kept unless rotated) or ``htpasswd`` (the ``htpasswd_bcrypt`` line of the basic-auth user);
+* ``cluster``: what the ``cluster_state`` lookup read;
+* ``supplied``: the user-supplied values by input name;
+* ``random``: the registered results of the ``random_b64`` loop over ``table | subelements('keys')`` (each item is a
+  pair: the Secret's row and the key's row);
+* ``htpasswd``: the registered result of ``htpasswd_bcrypt``.
+
+The plan says, per Secret, one action - ``created``, ``kept``, ``updated``, ``rotated``, ``repaired`` or
+``replaced`` (wrong immutable type: delete, then create) - and lists the writes in the order they must happen.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import assemble
+
+# A uid no object has: kubernetes.core.k8s patches an object it finds, so a create that finds a Secret another run
+# made after our read must fail rather than patch it. The API server ignores metadata.uid on create and refuses a
+# patch that changes it (uid is immutable).
+CREATE_GUARD_UID = "00000000-0000-0000-0000-00000000dead"
+
+
+def _b64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _item_names(result):
+    """``(secret, key)`` of a loop result whose item is ``[secret_row, key_row]``."""
+    item = result.get("item") or [{}, {}]
+    return item[0].get("name"), item[1].get("key")
+
+
+def generated_values(random, cluster):
+    """``{secret: {key: value}}`` of the generated keys: the new value when one was drawn or repaired, else the current.
+
+    ``random`` is the registered result of the role's ``random_b64`` loop; ``cluster`` the ``cluster_state`` result.
+    Skipped items (a generated key whose input is given) are left out.
+    """
+    out = {}
+    for result in (random or {}).get("results", []):
+        secret, key = _item_names(result)
+        if result.get("skipped") or secret is None:
+            continue
+        value = result.get("value")
+        if value is None:
+            value = (((cluster or {}).get("secrets") or {}).get(secret) or {}).get("text", {}).get(key)
+        out.setdefault(secret, {})[key] = value
+    return out
+
+
+def _random_flags(random):
+    flags = {}
+    for result in (random or {}).get("results", []):
+        flags[_item_names(result)] = result
+    return flags
+
+
+def htpasswd_content(result, current):
+    """The htpasswd file from an ``htpasswd_bcrypt`` result and the ``current`` content it was given.
+
+    Kept lines come from ``current`` (the module never returns them); new ones from ``result.lines``. When every user
+    is kept, ``current`` is returned as it is: a layout-only difference (such as the blank line ``htpasswd -n``
+    prints) does not justify a write.
+    """
+    actions = [user.get("action") for user in result.get("users", [])]
+    if current and actions and all(action == "kept" for action in actions):
+        return current
+    return assemble(current or "", result.get("order", []), result.get("lines", {}))
+
+
+def _wanted_text(spec, key_spec, current, supplied, generated, htpasswd):
+    """Text a key must hold, or ``None`` when the key must not be there."""
+    source = key_spec["from"]
+    if source == "input":
+        return supplied.get(key_spec["input"])
+    if source == "generated":
+        if key_spec.get("unless_input") and supplied.get(key_spec["unless_input"]) is not None:
+            return None
+        return generated.get(spec["name"], {}).get(key_spec["key"])
+    if source == "htpasswd":
+        return htpasswd_content(htpasswd or {}, (current or {}).get("text", {}).get(key_spec["key"], ""))
+    raise ValueError("unknown source %r for %s/%s" % (source, spec["name"], key_spec["key"]))
+
+
+def _differs(data, current_data):
+    for key, value in data.items():
+        if value is None:
+            if key in current_data:
+                return True
+        elif current_data.get(key) != value:
+            return True
+    return False
+
+
+def _secret_definition(namespace, entry, create):
+    metadata = {"name": entry["name"], "namespace": namespace, "labels": entry["labels"]}
+    data = entry["data"]
+    if create:
+        metadata["uid"] = CREATE_GUARD_UID
+        data = {key: value for key, value in data.items() if value is not None}
+    else:
+        # Updates carry the resourceVersion read: a Secret changed since gets 409 Conflict and is not written.
+        metadata["resourceVersion"] = entry["resource_version"]
+    return {"apiVersion": "v1", "kind": "Secret", "type": entry["type"], "metadata": metadata, "data": data}
+
+
+def secret_plan(
+    table, cluster, supplied, random, htpasswd, labels, rotate, namespace, base_labels=None, with_diff=False
+):
+    """The plan: ``secrets`` (one entry per table row), ``writes``, ``deletes``, ``warnings``, ``report``."""
+    cluster = cluster or {}
+    current_secrets = cluster.get("secrets") or {}
+    generated = generated_values(random, cluster)
+    flags = _random_flags(random)
+    all_labels = dict(base_labels or {})
+    all_labels.update(labels or {})
+    rotate = list(rotate or [])
+
+    secrets, warnings = [], []
+    for spec in table:
+        name = spec["name"]
+        current = current_secrets.get(name)
+        texts = {}
+        for key_spec in spec["keys"]:
+            texts[key_spec["key"]] = _wanted_text(spec, key_spec, current, supplied, generated, htpasswd)
+        data = {key: (None if text is None else _b64(text)) for key, text in texts.items()}
+        current_data = (current or {}).get("data") or {}
+        entry = {
+            "name": name,
+            "type": spec["type"],
+            "labels": dict(all_labels),
+            "data": data,
+            "resource_version": (current or {}).get("resource_version", ""),
+            "uid": (current or {}).get("uid", ""),
+            "current_type": (current or {}).get("type", ""),
+            "before": {key: current_data[key] for key in data if key in current_data},
+        }
+        repaired = [k["key"] for k in spec["keys"] if flags.get((name, k["key"]), {}).get("repaired")]
+        if current is None:
+            entry["action"] = "created"
+        elif current["type"] != spec["type"]:
+            entry["action"] = "replaced"
+        elif _differs(data, current_data):
+            entry["action"] = "rotated" if name in rotate else ("repaired" if repaired else "updated")
+        elif any((current.get("labels") or {}).get(k) != v for k, v in all_labels.items()):
+            entry["action"] = "updated"
+        else:
+            entry["action"] = "kept"
+        secrets.append(entry)
+
+        if current is not None and name not in rotate:
+            for key_spec in spec["keys"]:
+                result = flags.get((name, key_spec["key"]), {})
+                if result.get("repaired"):
+                    warnings.append(
+                        "%s/%s was standard base64 (with '+' or '/'), which oauth2-proxy refuses; it was rewritten in "
+                        "URL-safe base64 with the same bytes, so existing sessions stay valid."
+                        % (name, key_spec["key"])
+                    )
+                elif result.get("generated") and key_spec.get("on_regenerate") and key_spec["key"] in current["text"]:
+                    warnings.append(
+                        "the current value of %s/%s was not base64 of %d bytes and was regenerated: %s."
+                        % (name, key_spec["key"], key_spec["num_bytes"], key_spec["on_regenerate"])
+                    )
+
+    writes, deletes = [], []
+    if not (cluster.get("namespace") or {}).get("exists"):
+        writes.append(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": dict(all_labels)}}
+        )
+    for entry in secrets:
+        if entry["action"] == "replaced":
+            deletes.append({"name": entry["name"], "uid": entry["uid"], "resource_version": entry["resource_version"]})
+        if entry["action"] in ("created", "replaced"):
+            writes.append(_secret_definition(namespace, entry, create=True))
+        elif entry["action"] != "kept":
+            writes.append(_secret_definition(namespace, entry, create=False))
+    return {
+        "secrets": secrets,
+        "writes": writes,
+        "deletes": deletes,
+        "warnings": warnings,
+        "report": [_report_entry(entry, with_diff) for entry in secrets],
+    }
+
+
+def _describe(value):
+    if value is None:
+        return "(absent)"
+    return "%s (%d base64 chars)" % (fingerprint(value, 12), len(value))
+
+
+def _report_entry(entry, with_diff):
+    """Names, actions and keys (and with diff, fingerprints of changed keys), never a value."""
+    item = {
+        "name": entry["name"],
+        "action": entry["action"],
+        "type": entry["type"],
+        "keys": sorted(key for key, value in entry["data"].items() if value is not None),
+    }
+    if with_diff:
+        item["changed_keys"] = {
+            key: {"before": _describe(entry["before"].get(key)), "after": _describe(value)}
+            for key, value in entry["data"].items()
+            if entry["before"].get(key) != value
+        }
+    return item

@@ -1,0 +1,127 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the writes did: read a ``kubernetes.core.k8s`` result back into one value-free outcome per write.
+
+The role sends all its writes in one ``kubernetes.core.k8s`` task (a list of definitions, ``continue_on_error``), in
+the order of the plan's ``writes``. The module returns one result per definition, or, for a single definition, that
+result itself; a failure before the first definition (no client) fails the whole task. No Ansible imports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+MAX_ERROR = 400
+_STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
+
+
+def _status_from(text):
+    """The first Kubernetes Status object in ``text``, also when it is inside a bytes repr (escaped quotes)."""
+    for candidate in (text, text.encode("utf-8", "replace").decode("unicode_escape", "replace")):
+        for match in _STATUS_START.finditer(candidate):
+            try:
+                status, _end = json.JSONDecoder().raw_decode(candidate[match.start() :])
+            except ValueError:
+                continue
+            if isinstance(status, dict):
+                return status
+    return None
+
+
+def describe_error(result):
+    """``(text, conflict)``: one line (``HTTP <code> <reason>: <message>`` for API errors) and whether it is a 409."""
+    if not isinstance(result, dict):
+        return "unknown error", False
+    msg = result.get("msg") or result.get("error")
+    if isinstance(msg, dict):
+        msg = msg.get("msg")
+    if not msg:
+        return "no answer from the Kubernetes API (connection refused, timeout, TLS or kubeconfig problem)", False
+    msg = str(msg)
+    status = _status_from(msg)
+    if status is not None:
+        text = "HTTP {0} {1}: {2}".format(status.get("code", "?"), status.get("reason", ""), status.get("message", ""))
+        return text, status.get("code") == 409
+    msg = " ".join(msg.split())
+    return (msg if len(msg) <= MAX_ERROR else msg[: MAX_ERROR - 3] + "..."), False
+
+
+def per_definition(registered, count):
+    """One result per definition (``count`` of them), whatever shape the module returned."""
+    if not isinstance(registered, dict) or registered.get("skipped") or count == 0:
+        return []
+    result = registered.get("result")
+    if isinstance(result, dict) and isinstance(result.get("results"), list) and "method" not in registered:
+        return result["results"]
+    if registered.get("failed") and "method" not in registered and "error" not in registered:
+        # The task failed before any definition (client, kubeconfig): every write failed with its message.
+        return [{"error": {"msg": registered.get("msg")}} for _index in range(count)]
+    return [registered]
+
+
+def _lost_create_race(definition, result):
+    """A create that found a Secret made by someone else after the role's read (see CREATE_GUARD_UID)."""
+    if "uid" not in (definition.get("metadata") or {}):
+        return False
+    error = result.get("error")
+    if error:
+        text = str(error.get("msg") if isinstance(error, dict) else error)
+        return "metadata.uid" in text and "immutable" in text
+    # kubernetes.core.k8s answers a 409 on create with a warning and an empty result.
+    return result.get("method") == "create" and not result.get("result")
+
+
+def outcomes(writes, registered):
+    """Per write: ``{kind, name, status}``; status ``written``, ``raced`` or ``failed`` (+ ``error``, ``conflict``)."""
+    results = per_definition(registered, len(writes))
+    out = []
+    for index, definition in enumerate(writes):
+        meta = definition.get("metadata") or {}
+        item = {"kind": definition.get("kind"), "name": meta.get("name"), "status": "planned"}
+        if index < len(results):
+            result = results[index] or {}
+            if _lost_create_race(definition, result):
+                item["status"] = "raced"
+            elif result.get("error"):
+                text, conflict = describe_error(result["error"])
+                item.update(status="failed", error=text, conflict=conflict)
+            else:
+                item["status"] = "written"
+        out.append(item)
+    return out
+
+
+def secret_report(plan, registered, check_mode=False):
+    """The value-free report of the run: ``secrets`` (the plan's report with what the writes did) and ``errors``."""
+    results = outcomes(plan.get("writes", []), registered)
+    by_name = {(o["kind"], o["name"]): o for o in results}
+    report, errors = [], []
+    for entry in plan.get("report", []):
+        item = dict(entry)
+        outcome = by_name.get(("Secret", item["name"]))
+        if outcome is not None:
+            if outcome["status"] == "raced":
+                item["action"] = "kept"
+                item["note"] = "created by a concurrent run"
+            elif outcome["status"] == "failed":
+                item["error"] = outcome["error"]
+        report.append(item)
+    for outcome in results:
+        if outcome["status"] == "failed":
+            verb = "create" if outcome["kind"] == "Namespace" else _verb(plan, outcome["name"])
+            errors.append(dict(outcome, verb=verb))
+    return {
+        "secrets": report,
+        "errors": errors,
+        "raced": [o["name"] for o in results if o["status"] == "raced"],
+        "check_mode": bool(check_mode),
+    }
+
+
+def _verb(plan, name):
+    for entry in plan.get("secrets", []):
+        if entry["name"] == name:
+            return "create" if entry["action"] in ("created", "replaced") else "update"
+    return "write"

@@ -1,0 +1,87 @@
+"""Reading kubernetes.core.k8s results back into one value-free outcome per write."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import CREATE_GUARD_UID
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import (
+    describe_error,
+    outcomes,
+    per_definition,
+    secret_report,
+)
+
+
+def _status(code, reason, message):
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason}
+    body["code"] = code
+    # kubernetes.core puts the response body's bytes repr into its message.
+    return "Failed to patch object: %r" % json.dumps(body).encode()
+
+
+def write(name, create=True, kind="Secret"):
+    meta = {"name": name}
+    meta.update({"uid": CREATE_GUARD_UID} if create else {"resourceVersion": "3"})
+    return {"kind": kind, "metadata": meta}
+
+
+def test_describe_error_keeps_only_the_status_and_flags_conflicts():
+    text, conflict = describe_error({"msg": _status(403, "Forbidden", 'secrets "x" is forbidden')})
+    assert text == 'HTTP 403 Forbidden: secrets "x" is forbidden' and not conflict
+    assert describe_error({"msg": _status(409, "Conflict", "modified")})[1]
+    assert describe_error({"msg": "x " * 400})[0].endswith("...")
+    assert "no answer from the Kubernetes API" in describe_error({})[0]
+
+
+def test_single_and_many_definitions_and_whole_task_failure():
+    single = {"changed": True, "method": "create", "result": {"kind": "Secret"}}
+    assert per_definition(single, 1) == [single]
+    many = {"changed": True, "result": {"results": [single, single]}}
+    assert per_definition(many, 2) == [single, single]
+    failed = {"failed": True, "msg": "no kubeconfig"}
+    assert per_definition(failed, 2) == [{"error": {"msg": "no kubeconfig"}}] * 2
+    assert per_definition({"skipped": True}, 3) == []
+
+
+def test_outcomes_tell_races_from_failures():
+    writes = [write("a"), write("b"), write("c"), write("d"), write("e", create=False)]
+    results = [
+        {"error": {"msg": "metadata.uid: Invalid value: field is immutable"}},  # create found the Secret: patch refused
+        {"changed": True, "method": "create", "result": {}},  # 409 on create, swallowed by kubernetes.core
+        {"changed": True, "method": "create", "result": {"kind": "Secret"}},
+        {"error": {"msg": _status(403, "Forbidden", "no")}},
+        {"error": {"msg": "metadata.uid: Invalid value: field is immutable"}},  # an update: a plain failure
+    ]
+    got = outcomes(writes, {"changed": True, "result": {"results": results}})
+    assert [o["status"] for o in got] == ["raced", "raced", "written", "failed", "failed"]
+    assert got[3]["error"] == "HTTP 403 Forbidden: no"
+
+
+def test_report_marks_raced_secrets_kept_and_lists_errors():
+    plan = {
+        "writes": [write("a"), write("b", create=False)],
+        "secrets": [{"name": "a", "action": "created"}, {"name": "b", "action": "rotated"}],
+        "report": [{"name": "a", "action": "created"}, {"name": "b", "action": "rotated"}],
+    }
+    registered = {
+        "result": {
+            "results": [
+                {"changed": True, "method": "create", "result": {}},
+                {"error": {"msg": _status(409, "Conflict", "the object has been modified")}},
+            ]
+        }
+    }
+    report = secret_report(plan, registered)
+    assert report["secrets"][0] == {"name": "a", "action": "kept", "note": "created by a concurrent run"}
+    assert report["raced"] == ["a"]
+    assert report["errors"] == [
+        {
+            "kind": "Secret",
+            "name": "b",
+            "status": "failed",
+            "error": "HTTP 409 Conflict: the object has been modified",
+            "conflict": True,
+            "verb": "update",
+        }
+    ]
