@@ -272,3 +272,31 @@ def test_plan_resalt():
     assert p.lines["alice"] != before and verify(PW, p.lines["alice"].split(":", 1)[1])
     with pytest.raises(KeyError):
         p.resalt("nobody")
+
+
+@pytest.mark.parametrize("mode", ["partial_idempotence", "full_idempotence"])
+@pytest.mark.parametrize("cost", [3, 18, 31])
+def test_plan_never_runs_bcrypt_on_a_cost_outside_4_to_17(monkeypatch, mode, cost):
+    """A stored line with cost 31 would take days to verify: it is rehashed without being verified."""
+    hostile = "alice:$2y$%02d$%s\n" % (cost, "N" * 53)
+    verified = []
+    real_checkpw = bcrypt.checkpw
+
+    def spy(password, hashed):
+        verified.append(hashed[:7])  # and do not run it: on the code before the fix this would stall for days
+        return False if int(hashed[4:6]) > 17 or int(hashed[4:6]) < 4 else real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    p = plan(users(("alice", PW)), hostile, 5, mode)
+    assert actions(p) == [("alice", "rehashed")]
+    assert verified == []
+    assert verify(PW, hostile.strip().split(":", 1)[1]) is False and verified == []
+
+
+def test_plan_compares_ident_and_cost_before_verifying(monkeypatch):
+    """full_idempotence: a line at another cost is rehashed without running bcrypt on it."""
+    line = "alice:" + hash_password(PW, 6) + "\n"
+    calls = []
+    monkeypatch.setattr(bcrypt, "checkpw", lambda pw, hashed: calls.append(hashed) or True)
+    assert actions(plan(users(("alice", PW)), line, 5, "full_idempotence")) == [("alice", "rehashed")]
+    assert calls == []
