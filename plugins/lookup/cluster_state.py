@@ -12,8 +12,8 @@ description:
   - One GET of the namespace and, when it exists, one LIST of its Secrets, made with the C(kubernetes.core.k8s) lookup
     in the controller process (no module launch).
   - An API error (connection, TLS, authentication, RBAC) does not raise; it is returned as a one-line, value-free
-    text in the C(error) key of the result, so that a task without C(no_log) can report it. The task that calls this lookup holds
-    Secret data and must run with C(no_log).
+    text in the C(error) key of the result, so that a task without C(no_log) can report it. The task that calls
+    this lookup holds Secret data and must run with C(no_log).
 options:
   namespace:
     description: The namespace to read.
