@@ -92,9 +92,14 @@ def hash_password(password, cost):
 
 
 def verify(password, hashed):
-    """True when ``password`` matches the bcrypt hash ``hashed`` (``$2y$``, ``$2b$`` or ``$2a$``)."""
+    """True when ``password`` matches the bcrypt hash ``hashed`` (``$2y$``, ``$2b$`` or ``$2a$``).
+
+    A hash whose cost is outside 4-17 is never verified (False): at cost 31 bcrypt runs for days, so a hostile line
+    in a Secret could stall the run. Apache htpasswd writes nothing outside that range either.
+    """
     _require_bcrypt()
-    if parse_bcrypt(hashed) is None:
+    parsed = parse_bcrypt(hashed)
+    if parsed is None or not MIN_COST <= parsed[1] <= MAX_COST:
         return False
     try:
         pw = password.encode("utf-8")
@@ -299,10 +304,11 @@ def plan(users, current, cost, regenerate="full_idempotence", hasher=hash_passwo
         elif regenerate == "always" or counts[name] > 1:
             action = "rehashed"
         else:
+            # Ident and cost first: a line that must be rehashed anyway is never verified (see verify()).
             parsed = parse_bcrypt(old)
-            if parsed is None or not verifier(password, old):
+            if parsed is None or (regenerate == "full_idempotence" and (parsed[0] != IDENT or parsed[1] != cost)):
                 action = "rehashed"
-            elif regenerate == "full_idempotence" and (parsed[0] != IDENT or parsed[1] != cost):
+            elif not verifier(password, old):
                 action = "rehashed"
             else:
                 action = "kept"

@@ -83,6 +83,7 @@ options:
       - Lines are split on C(\n) only and divided at their first C(:). A hash that is not bcrypt (for example C($apr1$),
         C({SHA}) or crypt) or that has trailing characters such as a C(\r) is replaced. A user with several lines gets
         one new line.
+      - A bcrypt hash with a cost outside 4 to 17 is replaced without being verified (at cost 31 bcrypt runs for days).
     type: str
   cost:
     description:
