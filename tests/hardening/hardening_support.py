@@ -16,10 +16,8 @@ import stat
 from pathlib import Path
 
 from helpers.kube import apply_manifest, kubectl, kubectl_json
-from helpers.site import SECRET_NAMES, ansible_env
+from helpers.site import CALLBACKS, SECRET_NAMES, ansible_env
 
-HERE = Path(__file__).resolve().parent
-CALLBACKS = HERE / "callback_plugins"
 _METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$", re.M)
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION")
 
@@ -241,10 +239,10 @@ def rmtree(path: Path) -> None:
 
 
 def env_with_callback(base_env: dict | None = None, **extra: str) -> dict:
-    """An ansible env that also loads the suite's callback plugin (hardening_hooks) with its settings."""
+    """An ansible env that also loads the fault-injection callback (tests/callback_plugins/hardening_hooks.py)."""
     env = dict(base_env or ansible_env())
     env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
-    env["ANSIBLE_CALLBACKS_ENABLED"] = "hardening_hooks"
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "devpi_capture,hardening_hooks"
     env.update(extra)
     return env
 

@@ -56,16 +56,33 @@ def make_inputs(directory: Path, host: str = pki.DEFAULT_HOST) -> Inputs:
     return Inputs(cert_file=cert, key_file=key, client_secret=_secrets.token_urlsafe(24), host=host, ca=ca)
 
 
+CALLBACKS = REPO / "tests" / "callback_plugins"
+
+
 @dataclass
 class Run:
     rc: int
     stdout: str
     stderr: str
     recap: dict
+    captured: dict = field(default_factory=dict)  # tests/callback_plugins/devpi_capture.py, by host
 
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    @property
+    def report(self) -> list:
+        """devpi_secrets_report of localhost (name, action, type, keys, ...), as the role set it."""
+        return (self.captured.get("localhost") or {}).get("report") or []
+
+    def action(self, name: str) -> str | None:
+        return next((item["action"] for item in self.report if item["name"] == name), None)
+
+    @property
+    def values(self) -> list[str]:
+        """Every value the run made or meant to write (all hosts), for the leak searches."""
+        return [v for host in self.captured.values() for v in host.get("values", [])]
 
 
 def ansible_env(**extra: str) -> dict:
@@ -75,6 +92,8 @@ def ansible_env(**extra: str) -> dict:
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "devpi_capture"
     env.update(extra)
     return env
 
@@ -87,14 +106,18 @@ def run_playbook(
     vars_file.write_text(json.dumps(variables))
     vars_file.chmod(0o600)
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / playbook), "-e", f"@{vars_file}", *args]
-    proc = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env or ansible_env(), check=False
-    )
+    capture = workdir / f"capture-{_secrets.token_hex(4)}.json"
+    env = dict(env or ansible_env(), DEVPI_CAPTURE_FILE=str(capture))
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     recap = {}
     match = _RECAP.search(proc.stdout)
     if match:
         recap = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-    return Run(proc.returncode, proc.stdout, proc.stderr, recap)
+    captured = {}
+    if capture.exists():  # holds secrets: read, then removed
+        captured = json.loads(capture.read_text())
+        capture.unlink()
+    return Run(proc.returncode, proc.stdout, proc.stderr, recap, captured)
 
 
 def run_site(

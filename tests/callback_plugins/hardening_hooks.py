@@ -20,7 +20,7 @@ DOCUMENTATION = r"""
 name: hardening_hooks
 type: aggregate
 short_description: run commands when a named task starts (tests only)
-description: Test-only fault injection for tests/hardening.
+description: Test-only fault injection (tests/hardening, tests/integration).
 """
 
 

@@ -1,0 +1,77 @@
+"""Test-only callback: at the end of a run, write what the role decided to a JSON file for the tests to read.
+
+DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is written when it is unset.
+
+Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report) and ``values`` - every value
+the run made or meant to write, whatever became of it: the ``random_b64`` results (also in check mode), the new
+``htpasswd_bcrypt`` lines, and the data of every Secret of the plan, decoded (also for writes that were refused or
+that lost a race). The leak suite searches the output for all of them. They are read from the variables the role
+registered (callbacks only see censored results of no_log tasks), so this works for failed hosts too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+name: devpi_capture
+type: aggregate
+short_description: write the role's report and the values it made to a file (tests only)
+description: Test-only; see the module docstring.
+"""
+
+
+def _decode(value):
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError, TypeError):
+        return None
+
+
+def _values(facts: dict) -> list[str]:
+    values = []
+    for result in (facts.get("_devpi_secrets_random") or {}).get("results", []) or []:
+        if isinstance(result, dict) and result.get("value"):
+            values.append(str(result["value"]))
+    for line in ((facts.get("_devpi_secrets_htpasswd") or {}).get("lines") or {}).values():
+        values.append(str(line))
+    plans = [facts.get(name) for name in sorted(facts) if name.startswith("_devpi_secrets_plan")]
+    for plan in plans:
+        for entry in (plan or {}).get("secrets", []) or []:
+            for value in (entry.get("data") or {}).values():
+                if value:
+                    values.append(str(value))
+                    decoded = _decode(value)
+                    if decoded:
+                        values.append(decoded)
+    return values
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "devpi_capture"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._variable_manager = None
+
+    def v2_playbook_on_play_start(self, play):
+        self._variable_manager = play.get_variable_manager()
+
+    def v2_playbook_on_stats(self, stats):
+        path = os.environ.get("DEVPI_CAPTURE_FILE")
+        if not path or self._variable_manager is None:
+            return
+        out = {}
+        for host, facts in self._variable_manager._nonpersistent_fact_cache.items():
+            out[host] = {"report": facts.get("devpi_secrets_report"), "values": _values(facts)}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(out, fh, default=str)
