@@ -23,7 +23,11 @@ from helpers.kube import kubectl, kubectl_json
 from helpers.tools import pki
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")
+BASE_SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")
+#: where a generated basic-auth password goes (devpi_secrets_basic_auth_client_name's default)
+CLIENT_SECRET = "devpi-basic-auth-client"
+#: every Secret a first run with a generated password writes
+SECRET_NAMES = (*BASE_SECRET_NAMES, CLIENT_SECRET)
 _RECAP = re.compile(r"^localhost\s+:\s+(.*)$", re.M)
 
 

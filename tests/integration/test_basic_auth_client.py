@@ -1,0 +1,182 @@
+"""The generated basic-auth password lives in a Secret of its own, never next to its hash.
+
+devpi-basic-auth is what ingress-nginx reads: it holds exactly `auth` (as in the seed). Whoever may read it must
+not get a working credential, and with `auth-secret-type: auth-map` every key would be a user. The generated
+password goes to devpi-basic-auth-client (type kubernetes.io/basic-auth, keys username and password), for pip,
+twine and CI. Secrets of 1.0.0 (password inside devpi-basic-auth) are migrated without losing the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import bcrypt
+import pytest
+
+from helpers.kube import kubectl, kubectl_json
+from helpers.site import BASE_SECRET_NAMES, CLIENT_SECRET, api_writes, run_site, writes_between
+
+pytestmark = pytest.mark.integration
+
+
+def dec(obj: dict, key: str) -> bytes:
+    return base64.b64decode(obj["data"][key])
+
+
+def secret(kubeconfig, namespace, name):
+    found = kubectl_json("get", "secrets", "-n", namespace, kubeconfig=kubeconfig)["items"]
+    return next((s for s in found if s["metadata"]["name"] == name), None)
+
+
+def verifies(password: bytes, auth: bytes) -> bool:
+    (line,) = [x for x in auth.decode().split("\n") if x]
+    return bcrypt.checkpw(password, line.split(":", 1)[1].replace("$2y$", "$2b$", 1).encode())
+
+
+def test_generated_password_lives_in_its_own_basic_auth_secret(kubeconfig, namespace, inputs):
+    run = run_site(kubeconfig, namespace, inputs)
+    assert run.rc == 0, run.output[-4000:]
+    basic = secret(kubeconfig, namespace, "devpi-basic-auth")
+    client = secret(kubeconfig, namespace, CLIENT_SECRET)
+    assert set(basic["data"]) == {"auth"}
+    assert client is not None, "no client Secret was written"
+    assert client["type"] == "kubernetes.io/basic-auth" and set(client["data"]) == {"username", "password"}
+    assert dec(client, "username") == b"pypi-user"
+    assert len(dec(client, "password")) >= 32 and verifies(dec(client, "password"), dec(basic, "auth"))
+    assert client["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "theedgeworks.devpi"
+    assert {i["name"]: i["action"] for i in run.report} == dict.fromkeys((*BASE_SECRET_NAMES, CLIENT_SECRET), "created")
+
+    rotated = run_site(kubeconfig, namespace, inputs, extra={"devpi_secrets_rotate": ["devpi-basic-auth"]})
+    assert rotated.rc == 0, rotated.output[-4000:]
+    assert rotated.action("devpi-basic-auth") == "rotated" and rotated.action(CLIENT_SECRET) == "rotated"
+    new_client = secret(kubeconfig, namespace, CLIENT_SECRET)
+    assert dec(new_client, "password") != dec(client, "password")
+    assert verifies(dec(new_client, "password"), dec(secret(kubeconfig, namespace, "devpi-basic-auth"), "auth"))
+
+
+def test_secrets_of_1_0_0_are_migrated_without_losing_the_password(kubeconfig, namespace, inputs, tmp_path):
+    """1.0.0 kept the generated password in devpi-basic-auth: it moves, unchanged, and the hash is kept."""
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
+    password = "generated-by-1.0.0-" + "x" * 13  # 32 characters, like 1.0.0's
+    line = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
+    auth = line.stdout.strip() + "\n"
+    patch = {
+        "data": {
+            "auth": base64.b64encode(auth.encode()).decode(),
+            "password": base64.b64encode(password.encode()).decode(),
+        }
+    }
+    kubectl(
+        "patch",
+        "secret",
+        "devpi-basic-auth",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+        kubeconfig=kubeconfig,
+    )
+
+    run = run_site(kubeconfig, namespace, inputs)
+    assert run.rc == 0, run.output[-4000:]
+    basic = secret(kubeconfig, namespace, "devpi-basic-auth")
+    client = secret(kubeconfig, namespace, CLIENT_SECRET)
+    assert dec(client, "password").decode() == password, "the password changed on its way"
+    assert set(basic["data"]) == {"auth"} and dec(basic, "auth").decode() == auth, "the hash was not kept"
+    assert run.action(CLIENT_SECRET) == "created" and run.action("devpi-basic-auth") == "updated"
+    again = run_site(kubeconfig, namespace, inputs)
+    assert again.rc == 0 and again.recap["changed"] == 0
+
+
+def test_migration_keeps_the_password_when_the_client_secret_cannot_be_created(
+    kubeconfig, namespace, inputs, restricted_kubeconfig
+):
+    """Create first, then drop: a refused create leaves the password where it was."""
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
+    password = "p" * 32
+    auth = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
+    patch = {
+        "data": {
+            "auth": base64.b64encode((auth.stdout.strip() + "\n").encode()).decode(),
+            "password": base64.b64encode(password.encode()).decode(),
+        }
+    }
+    kubectl(
+        "patch",
+        "secret",
+        "devpi-basic-auth",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+        kubeconfig=kubeconfig,
+    )
+    user = "no-create"
+    rk = restricted_kubeconfig(user)
+    rbac = [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": user, "namespace": namespace},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "patch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": user, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{user}-{namespace}"},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [namespace], "verbs": ["get"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"{user}-{namespace}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{user}-{namespace}"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    ]
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}),
+        kubeconfig=kubeconfig,
+    )
+    before = api_writes(kubeconfig)
+    run = run_site(rk, namespace, inputs, extra={"devpi_secrets_create_namespace": False})
+    writes = writes_between(before, api_writes(kubeconfig))
+    assert run.rc != 0, "the refused create was not reported"
+    basic = secret(kubeconfig, namespace, "devpi-basic-auth")
+    assert dec(basic, "password").decode() == password, f"the password was dropped before it moved ({writes})"
+    assert secret(kubeconfig, namespace, CLIENT_SECRET) is None
+    kubectl("delete", "clusterrole,clusterrolebinding", f"{user}-{namespace}", kubeconfig=kubeconfig, check=False)
+
+
+def test_given_password_writes_no_client_secret_and_names_one_left_from_before(kubeconfig, namespace, inputs):
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    left = secret(kubeconfig, namespace, CLIENT_SECRET)
+    before = api_writes(kubeconfig)
+    run = run_site(kubeconfig, namespace, inputs, extra={"devpi_secrets_basic_auth_password": "a given password"})
+    assert run.rc == 0, run.output[-4000:]
+    assert writes_between(before, api_writes(kubeconfig)) == {("PATCH", "secrets"): 1}  # devpi-basic-auth only
+    assert secret(kubeconfig, namespace, CLIENT_SECRET)["data"] == left["data"], "deleting it is the user's call"
+    (entry,) = [i for i in run.report if i["name"] == CLIENT_SECRET]
+    assert entry["action"] == "unused" and "devpi_secrets_basic_auth_password" in entry["note"]
+    assert CLIENT_SECRET in run.stdout.split("WARNING", 1)[1]
+
+    fresh = run_site(kubeconfig, namespace + "x", inputs, extra={"devpi_secrets_basic_auth_password": "given"})
+    assert fresh.rc == 0 and secret(kubeconfig, namespace + "x", CLIENT_SECRET) is None
+    assert CLIENT_SECRET not in [i["name"] for i in fresh.report]
+    kubectl("delete", "namespace", namespace + "x", "--wait=false", kubeconfig=kubeconfig)
