@@ -48,7 +48,7 @@ demo: cluster-up
 	@kubectl --kubeconfig .cluster/kubeconfig -n devpi get secrets -L app.kubernetes.io/managed-by
 	@echo
 	@echo "Read the generated basic-auth password:"
-	@echo "  kubectl --kubeconfig .cluster/kubeconfig -n devpi get secret devpi-basic-auth -o jsonpath='{.data.password}' | base64 -d"
+	@echo "  kubectl --kubeconfig .cluster/kubeconfig -n devpi get secret devpi-basic-auth-client -o jsonpath='{.data.password}' | base64 -d"
 
 consumers: install
 	$(PY) tools/install_consumers.py install

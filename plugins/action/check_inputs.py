@@ -19,6 +19,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     WARN_COST,
     bcrypt_cost_problem,
     dns_label_problem,
+    dns_subdomain_problem,
     host_name_problem,
     htpasswd_password_problem,
     htpasswd_user_problem,
@@ -39,7 +40,7 @@ def missing_libraries():
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("inputs", "rotatable"))
+    _VALID_ARGS = frozenset(("inputs", "rotatable", "names"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -58,6 +59,7 @@ class ActionModule(ActionBase):
 
         inputs = dict(self._task.args.get("inputs") or {})
         rotatable = list(self._task.args.get("rotatable") or [])
+        names = list(self._task.args.get("names") or [])
         problems, warnings = [], []
 
         def rule(name, problem, hint=""):
@@ -74,6 +76,13 @@ class ActionModule(ActionBase):
             % inputs.get("devpi_secrets_oauth2_client_id"),
         )
         rule("devpi_secrets_basic_auth_user", htpasswd_user_problem(inputs.get("devpi_secrets_basic_auth_user")))
+        client_name = inputs.get("devpi_secrets_basic_auth_client_name")
+        rule("devpi_secrets_basic_auth_client_name", dns_subdomain_problem(client_name))
+        if client_name is not None and names.count(client_name) > 1:
+            problems.append(
+                "devpi_secrets_basic_auth_client_name must name a Secret of its own, not one of %s."
+                % ", ".join(n for n in names if n != client_name or names.count(n) == 1)
+            )
         password = inputs.get("devpi_secrets_basic_auth_password")
         if password is not None:
             rule(
@@ -134,7 +143,7 @@ class ActionModule(ActionBase):
 
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
-        result.update(changed=False, rotate=rotate, tls=tls)
+        result.update(changed=False, rotate=rotate, password_given=password is not None, tls=tls)
         if warnings:
             result["warnings"] = warnings
         return result

@@ -22,6 +22,12 @@ options:
     description: The result of the P(theedgeworks.devpi.cluster_state#lookup) lookup.
     type: dict
     required: true
+  table:
+    description: The role's table of Secrets (for the places older releases kept a value, see
+      P(theedgeworks.devpi.current_values#filter)).
+    type: list
+    elements: dict
+    required: true
 """
 
 EXAMPLES = r"""
@@ -29,7 +35,8 @@ EXAMPLES = r"""
   theedgeworks.devpi.htpasswd_bcrypt:
     users:
       - name: pypi-user
-        password: "{{ (_random | theedgeworks.devpi.generated_values(_state))['devpi-basic-auth']['password'] }}"
+        password: >-
+          {{ (_random | theedgeworks.devpi.generated_values(_state, _table))['devpi-basic-auth-client']['password'] }}
   no_log: true
 """
 

@@ -19,7 +19,12 @@ options:
     type: dict
     required: true
   written:
-    description: The registered result of the write task (skipped or absent when nothing was written).
+    description: The registered result of the task that sent the plan's C(writes) (skipped or absent when none).
+    type: dict
+    default: {}
+  written_after:
+    description:
+      - The registered result of the task that sent P(theedgeworks.devpi.deferred_writes#filter).
     type: dict
     default: {}
   check_mode:
@@ -31,15 +36,15 @@ options:
 EXAMPLES = r"""
 - name: Summarize what happened to every Secret
   ansible.builtin.set_fact:
-    devpi_secrets_report: "{{ _plan | theedgeworks.devpi.secret_report(_written, ansible_check_mode) }}"
+    devpi_secrets_report: "{{ _plan | theedgeworks.devpi.secret_report(_written, _written_after, ansible_check_mode) }}"
 """
 
 RETURN = r"""
 _value:
   description:
     - C(secrets) (per Secret C(name), C(action), C(type), C(keys), and C(note) for a Secret a concurrent run created
-      first, C(error) for a refused write), C(errors) (refused writes with C(name), C(verb), C(error), C(conflict)),
-      C(raced) (names) and C(check_mode).
+      first or a key moved elsewhere, C(error) for a refused write), C(errors) (refused writes with C(name),
+      C(verb), C(error), C(conflict)), C(raced) (names) and C(check_mode).
   type: dict
 """
 

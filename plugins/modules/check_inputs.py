@@ -54,6 +54,11 @@ options:
     type: list
     elements: str
     required: true
+  names:
+    description: Names of all the Secrets the role manages (they must differ).
+    type: list
+    elements: str
+    default: []
 requirements:
   - cryptography, kubernetes and bcrypt (Python libraries) in the environment that runs ansible-playbook.
 seealso:
@@ -74,12 +79,13 @@ EXAMPLES = r"""
       devpi_secrets_oauth2_client_id: theedgeworks
       devpi_secrets_oauth2_client_secret: "{{ vault_devpi_oauth2_client_secret }}"
       devpi_secrets_basic_auth_user: pypi-user
-      devpi_secrets_basic_auth_password:
       devpi_secrets_basic_auth_cost: 5
+      devpi_secrets_basic_auth_client_name: devpi-basic-auth-client
       devpi_secrets_rotate: []
       devpi_secrets_kubeconfig: ""
       devpi_secrets_labels: {}
     rotatable: [devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth]
+    names: [devpi-tls, devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth, devpi-basic-auth-client]
   register: checked
 """
 
@@ -90,6 +96,10 @@ rotate:
   type: list
   elements: str
   sample: [devpi-secret]
+password_given:
+  description: Whether C(devpi_secrets_basic_auth_password) was given (else a password is generated and kept).
+  returned: success
+  type: bool
 tls:
   description: Public facts of the certificate.
   returned: success

@@ -5,17 +5,22 @@
 
 Inputs, all produced by earlier steps of the role:
 
-* ``table``: the role's description of each Secret (``vars/main.yml``): name, type, rotatable, and per key where
-  its value comes from - ``input`` (a user-supplied value, authoritative), ``generated`` (a ``random_b64`` result,
-  kept unless rotated) or ``htpasswd`` (the ``htpasswd_bcrypt`` line of the basic-auth user);
+* ``table``: the role's description of each Secret (``vars/main.yml``). Per row: ``name``, ``type``, ``rotatable``,
+  ``rotated_with`` (rotated when that Secret is), ``only_without_input`` (the Secret is managed only while that
+  input is not given). Per key, ``from`` says where its value comes from: ``input`` (user-supplied, authoritative;
+  ``public`` when it is no secret), ``generated`` (a ``random_b64`` result, kept unless rotated; ``formerly_in``: the
+  Secret an older release kept it in), ``htpasswd`` (the ``htpasswd_bcrypt`` line of the basic-auth user) or
+  ``moved`` (the key must go: its value now lives in Secret ``moves_to``);
 * ``cluster``: what the ``cluster_state`` lookup read;
-* ``supplied``: the user-supplied values by input name;
+* ``supplied``: the user-supplied values by input name (an input that was not given is absent or None);
 * ``random``: the registered results of the ``random_b64`` loop over ``table | subelements('keys')`` (each item is a
   pair: the Secret's row and the key's row);
 * ``htpasswd``: the registered result of ``htpasswd_bcrypt``.
 
-The plan says, per Secret, one action - ``created``, ``kept``, ``updated``, ``rotated``, ``repaired`` or
-``replaced`` (wrong immutable type: delete, then create) - and lists the writes in the order they must happen.
+The plan says, per Secret, one action - ``created``, ``kept``, ``updated``, ``rotated``, ``repaired``,
+``replaced`` (wrong immutable type: delete, then create) or ``unused`` (not managed on this run, left as it is) -
+and lists the writes in the order they must happen: ``writes`` first, then ``writes_after``, each of which waits
+for the Secret a moved key goes to (so that a value is never dropped before it is stored elsewhere).
 """
 
 from __future__ import annotations
@@ -41,12 +46,35 @@ def _item_names(result):
     return item[0].get("name"), item[1].get("key")
 
 
-def generated_values(random, cluster):
+def _text(cluster, secret, key):
+    return ((((cluster or {}).get("secrets") or {}).get(secret) or {}).get("text") or {}).get(key)
+
+
+def current_values(table, cluster):
+    """``{secret: {key: value}}``: the value each generated key holds now (absent keys left out).
+
+    A key not found in its own Secret is looked for where an older release kept it (``formerly_in``).
+    """
+    out = {}
+    for row in table:
+        for key_row in row["keys"]:
+            if key_row["from"] != "generated":
+                continue
+            value = _text(cluster, row["name"], key_row["key"])
+            if value is None and key_row.get("formerly_in"):
+                value = _text(cluster, key_row["formerly_in"], key_row["key"])
+            if value is not None:
+                out.setdefault(row["name"], {})[key_row["key"]] = value
+    return out
+
+
+def generated_values(random, cluster, table):
     """``{secret: {key: value}}`` of the generated keys: the new value when one was drawn or repaired, else the current.
 
     ``random`` is the registered result of the role's ``random_b64`` loop; ``cluster`` the ``cluster_state`` result.
-    Skipped items (a generated key whose input is given) are left out.
+    Skipped items (a Secret not managed on this run) are left out.
     """
+    current = current_values(table, cluster)
     out = {}
     for result in (random or {}).get("results", []):
         secret, key = _item_names(result)
@@ -54,7 +82,7 @@ def generated_values(random, cluster):
             continue
         value = result.get("value")
         if value is None:
-            value = (((cluster or {}).get("secrets") or {}).get(secret) or {}).get("text", {}).get(key)
+            value = current.get(secret, {}).get(key)
         out.setdefault(secret, {})[key] = value
     return out
 
@@ -85,11 +113,11 @@ def _wanted_text(spec, key_spec, current, supplied, generated, htpasswd):
     if source == "input":
         return supplied.get(key_spec["input"])
     if source == "generated":
-        if key_spec.get("unless_input") and supplied.get(key_spec["unless_input"]) is not None:
-            return None
         return generated.get(spec["name"], {}).get(key_spec["key"])
     if source == "htpasswd":
         return htpasswd_content(htpasswd or {}, (current or {}).get("text", {}).get(key_spec["key"], ""))
+    if source == "moved":
+        return None
     raise ValueError("unknown source %r for %s/%s" % (source, spec["name"], key_spec["key"]))
 
 
@@ -115,22 +143,39 @@ def _secret_definition(namespace, entry, create):
     return {"apiVersion": "v1", "kind": "Secret", "type": entry["type"], "metadata": metadata, "data": data}
 
 
+def _given(supplied):
+    return {name for name, value in (supplied or {}).items() if value is not None}
+
+
 def secret_plan(
     table, cluster, supplied, random, htpasswd, labels, rotate, namespace, base_labels=None, with_diff=False
 ):
-    """The plan: ``secrets`` (one entry per table row), ``writes``, ``deletes``, ``warnings``, ``report``."""
+    """The plan: ``secrets`` (one entry per managed row), ``writes``, ``writes_after``, ``deletes``, ``warnings``,
+    ``report``."""
     cluster = cluster or {}
     current_secrets = cluster.get("secrets") or {}
-    generated = generated_values(random, cluster)
+    generated = generated_values(random, cluster, table)
+    currents = current_values(table, cluster)
     flags = _random_flags(random)
+    given = _given(supplied)
     all_labels = dict(base_labels or {})
     all_labels.update(labels or {})
     rotate = list(rotate or [])
 
-    secrets, warnings = [], []
+    secrets, warnings, unused = [], [], []
     for spec in table:
         name = spec["name"]
         current = current_secrets.get(name)
+        if spec.get("only_without_input") in given:
+            if current is not None:
+                note = (
+                    "holds a password generated before devpi_secrets_basic_auth_password was set; the role no longer "
+                    "writes it: delete it once no client reads it"
+                )
+                unused.append({"name": name, "action": "unused", "type": current["type"], "keys": [], "note": note})
+                warnings.append("Secret %s/%s %s." % (namespace, name, note))
+            continue
+        rotating = name in rotate or spec.get("rotated_with") in rotate
         texts = {}
         for key_spec in spec["keys"]:
             texts[key_spec["key"]] = _wanted_text(spec, key_spec, current, supplied, generated, htpasswd)
@@ -145,6 +190,9 @@ def secret_plan(
             "uid": (current or {}).get("uid", ""),
             "current_type": (current or {}).get("type", ""),
             "before": {key: current_data[key] for key in data if key in current_data},
+            "moved": [
+                (k["key"], k["moves_to"]) for k in spec["keys"] if k["from"] == "moved" and k["key"] in current_data
+            ],
         }
         repaired = [k["key"] for k in spec["keys"] if flags.get((name, k["key"]), {}).get("repaired")]
         if current is None:
@@ -152,14 +200,14 @@ def secret_plan(
         elif current["type"] != spec["type"]:
             entry["action"] = "replaced"
         elif _differs(data, current_data):
-            entry["action"] = "rotated" if name in rotate else ("repaired" if repaired else "updated")
+            entry["action"] = "rotated" if rotating else ("repaired" if repaired else "updated")
         elif any((current.get("labels") or {}).get(k) != v for k, v in all_labels.items()):
             entry["action"] = "updated"
         else:
             entry["action"] = "kept"
         secrets.append(entry)
 
-        if current is not None and name not in rotate:
+        if not rotating:
             for key_spec in spec["keys"]:
                 result = flags.get((name, key_spec["key"]), {})
                 if result.get("repaired"):
@@ -168,13 +216,23 @@ def secret_plan(
                         "URL-safe base64 with the same bytes, so existing sessions stay valid."
                         % (name, key_spec["key"])
                     )
-                elif result.get("generated") and key_spec.get("on_regenerate") and key_spec["key"] in current["text"]:
+                elif (
+                    result.get("generated")
+                    and key_spec.get("on_regenerate")
+                    and key_spec["key"] in currents.get(name, {})
+                ):
                     warnings.append(
                         "the current value of %s/%s was not base64 of %d bytes and was regenerated: %s."
                         % (name, key_spec["key"], key_spec["num_bytes"], key_spec["on_regenerate"])
                     )
 
-    writes, deletes = [], []
+    # A Secret that still holds a moved key waits for the Secret the key moves to, when that one is written now.
+    written_now = {entry["name"] for entry in secrets if entry["action"] != "kept"}
+    for entry in secrets:
+        waits = sorted({to for _key, to in entry["moved"] if to in written_now})
+        entry["waits_for"] = waits[0] if waits else ""
+
+    writes, writes_after, deletes = [], [], []
     if not (cluster.get("namespace") or {}).get("exists"):
         writes.append(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": dict(all_labels)}}
@@ -182,16 +240,20 @@ def secret_plan(
     for entry in secrets:
         if entry["action"] == "replaced":
             deletes.append({"name": entry["name"], "uid": entry["uid"], "resource_version": entry["resource_version"]})
-        if entry["action"] in ("created", "replaced"):
-            writes.append(_secret_definition(namespace, entry, create=True))
-        elif entry["action"] != "kept":
-            writes.append(_secret_definition(namespace, entry, create=False))
+        if entry["action"] == "kept":
+            continue
+        definition = _secret_definition(namespace, entry, create=entry["action"] in ("created", "replaced"))
+        if entry["waits_for"]:
+            writes_after.append({"after": entry["waits_for"], "definition": definition})
+        else:
+            writes.append(definition)
     return {
         "secrets": secrets,
         "writes": writes,
+        "writes_after": writes_after,
         "deletes": deletes,
         "warnings": warnings,
-        "report": [_report_entry(entry, with_diff) for entry in secrets],
+        "report": [_report_entry(entry, with_diff) for entry in secrets] + unused,
     }
 
 
@@ -209,6 +271,8 @@ def _report_entry(entry, with_diff):
         "type": entry["type"],
         "keys": sorted(key for key, value in entry["data"].items() if value is not None),
     }
+    if entry["moved"]:
+        item["note"] = "; ".join("%s moved to %s" % pair for pair in entry["moved"])
     if with_diff:
         item["changed_keys"] = {
             key: {"before": _describe(entry["before"].get(key)), "after": _describe(value)}

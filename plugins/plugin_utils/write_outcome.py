@@ -93,9 +93,35 @@ def outcomes(writes, registered):
     return out
 
 
-def secret_report(plan, registered, check_mode=False):
-    """The value-free report of the run: ``secrets`` (the plan's report with what the writes did) and ``errors``."""
+def deferred_writes(plan, registered):
+    """The definitions of ``plan['writes_after']`` whose Secret (``after``) was written by the first write task."""
+    done = {o["name"] for o in outcomes(plan.get("writes", []), registered) if o["status"] == "written"}
+    return [item["definition"] for item in plan.get("writes_after", []) if item["after"] in done]
+
+
+def secret_report(plan, registered, registered_after=None, check_mode=False):
+    """The value-free report of the run: ``secrets`` (the plan's report with what the writes did) and ``errors``.
+
+    ``registered``: the result of the task that sent ``plan['writes']``; ``registered_after``: the result of the task
+    that sent ``deferred_writes(plan, registered)``.
+    """
     results = outcomes(plan.get("writes", []), registered)
+    sent_after = deferred_writes(plan, registered)
+    results += outcomes(sent_after, registered_after)
+    sent_names = {(d.get("metadata") or {}).get("name") for d in sent_after}
+    for item in plan.get("writes_after", []):
+        name = item["definition"]["metadata"]["name"]
+        if name not in sent_names:
+            results.append(
+                {
+                    "kind": "Secret",
+                    "name": name,
+                    "status": "failed",
+                    "error": "not written: it still holds a value that moves to %s, which was not written"
+                    % item["after"],
+                    "conflict": False,
+                }
+            )
     by_name = {(o["kind"], o["name"]): o for o in results}
     report, errors = [], []
     for entry in plan.get("report", []):

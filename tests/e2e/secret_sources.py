@@ -27,7 +27,7 @@ from tests.e2e.drivers.proc import clean_env, expect
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl" if os.access("/usr/bin/kubectl", os.X_OK) else "kubectl")
-SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth")
+SECRET_NAMES = ("devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth", "devpi-basic-auth-client")
 CLIENT_ID = b"theedgeworks"  # the role's default client-id (seed: Keycloak client `theedgeworks`)
 
 
@@ -219,8 +219,12 @@ class SiteRunner:
         for name in SECRET_NAMES:
             types[name], raw[name] = self.read(namespace, name)
         ba = raw["devpi-basic-auth"]
-        if "password" not in ba:
-            raise SiteError("devpi-basic-auth has no 'password' key although the password was generated")
+        client = raw["devpi-basic-auth-client"]
+        if set(ba) != {"auth"} or set(client) != {"username", "password"}:
+            raise SiteError(
+                f"want devpi-basic-auth with auth only and devpi-basic-auth-client with username and password, "
+                f"got keys {sorted(ba)} and {sorted(client)}"
+            )
         o = raw["devpi-oauth2-proxy-secret"]
         return SecretSet(
             source="site",
@@ -235,7 +239,7 @@ class SiteRunner:
             client_secret=o["client-secret"],
             cookie_secret=o["cookie-secret"],
             auth=ba["auth"],
-            basic_password=ba["password"].decode(),
+            basic_password=client["password"].decode(),
         )
 
     def rotate(self, s: SecretSet, names: list[str]) -> SecretSet:

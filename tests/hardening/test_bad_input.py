@@ -19,7 +19,15 @@ import pytest
 from hardening_support import delta, drop_finalizers, failure_text, parallel, writes_by_code
 
 from helpers.kube import kubectl
-from helpers.site import api_writes, make_inputs, resource_versions, run_playbook, run_site, writes_between
+from helpers.site import (
+    SECRET_NAMES,
+    api_writes,
+    make_inputs,
+    resource_versions,
+    run_playbook,
+    run_site,
+    writes_between,
+)
 from helpers.tools import pki
 
 pytestmark = pytest.mark.integration
@@ -216,7 +224,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(batch, case):
     run = batch["runs"][case.id]
     assert batch["writes"] == {}, f"writes during the bad-input batch: {batch['writes']}"
     assert batch["rv_after"] == batch["rv_before"], "a Secret changed during the bad-input batch"
-    assert len(batch["rv_before"][batch["filled"]]) == 4
+    assert len(batch["rv_before"][batch["filled"]]) == len(SECRET_NAMES)
     if case.ok:
         assert run.rc == 0, run.output[-4000:]
         return

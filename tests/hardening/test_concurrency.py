@@ -67,11 +67,11 @@ def test_five_concurrent_first_runs(kubeconfig, namespace, tmp_path):
     assert writes.get(("POST", "namespaces", "201"), 0) == 1, writes
     # The reports must tell the truth: each Secret was created by one run; the others kept it (README: "a race ends
     # with the other run's Secret kept", reported as 'created by a concurrent run').
-    assert reported_created == len(SECRET_NAMES), f"{reported_created} 'created' reported for 4 creates"
+    assert reported_created == len(SECRET_NAMES), f"{reported_created} 'created' reported for {len(SECRET_NAMES)} creates"
 
     # One coherent value: the generated password verifies the stored hash; the cookie secret decodes to 32 bytes.
     basic = secrets["devpi-basic-auth"]["data"]
-    password = base64.b64decode(basic["password"])
+    password = base64.b64decode(secrets["devpi-basic-auth-client"]["data"]["password"])
     line = base64.b64decode(basic["auth"]).decode().strip()
     assert line.count("\n") == 0
     assert bcrypt.checkpw(password, line.split(":", 1)[1].replace("$2y$", "$2b$", 1).encode())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 
 import bcrypt
@@ -60,7 +61,7 @@ def test_secrets_of_1_0_0_are_migrated_without_losing_the_password(kubeconfig, n
     """1.0.0 kept the generated password in devpi-basic-auth: it moves, unchanged, and the hash is kept."""
     assert run_site(kubeconfig, namespace, inputs).rc == 0
     kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
-    password = "generated-by-1.0.0-" + "x" * 13  # 32 characters, like 1.0.0's
+    password = base64.urlsafe_b64encode(os.urandom(24)).decode()  # as 1.0.0 generated it: 32 URL-safe characters
     line = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
     auth = line.stdout.strip() + "\n"
     patch = {
@@ -98,7 +99,7 @@ def test_migration_keeps_the_password_when_the_client_secret_cannot_be_created(
     """Create first, then drop: a refused create leaves the password where it was."""
     assert run_site(kubeconfig, namespace, inputs).rc == 0
     kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
-    password = "p" * 32
+    password = base64.urlsafe_b64encode(os.urandom(24)).decode()
     auth = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
     patch = {
         "data": {

@@ -45,7 +45,16 @@ def installed(tmp_path_factory) -> Path:
     (tarball,) = root.glob("theedgeworks-devpi-*.tar.gz")
     # Dependencies come with the `ansible` package here (no Galaxy from CI): --no-deps.
     install = subprocess.run(
-        [BIN / "ansible-galaxy", "collection", "install", str(tarball), "-p", str(root / "collections"), "--no-deps"],
+        [
+            BIN / "ansible-galaxy",
+            "collection",
+            "install",
+            str(tarball),
+            "-p",
+            str(root / "collections"),
+            "--no-deps",
+            "--force",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -11,6 +11,8 @@ import pytest
 
 from helpers.kube import kubectl
 from helpers.site import (
+    BASE_SECRET_NAMES,
+    CLIENT_SECRET,
     SECRET_NAMES,
     api_writes,
     data_of,
@@ -33,9 +35,9 @@ def assert_ok(run, changed=None):
         assert run.recap.get("changed") == changed, run.output[-6000:]
 
 
-def check_formats(secrets: dict, inputs, user="pypi-user"):
-    assert set(secrets) == set(SECRET_NAMES)
-    tls, sec, oauth, basic = (secrets[n] for n in SECRET_NAMES)
+def check_formats(secrets: dict, inputs, user="pypi-user", generated_password=True):
+    assert set(secrets) == set(SECRET_NAMES if generated_password else BASE_SECRET_NAMES)
+    tls, sec, oauth, basic = (secrets[n] for n in BASE_SECRET_NAMES)
     assert tls["type"] == "kubernetes.io/tls"
     assert dec(tls, "tls.crt") == inputs.cert_file.read_bytes()
     assert dec(tls, "tls.key") == inputs.key_file.read_bytes()
@@ -48,6 +50,7 @@ def check_formats(secrets: dict, inputs, user="pypi-user"):
     cookie = dec(oauth, "cookie-secret")
     assert len(cookie) == 44 and b"+" not in cookie and b"/" not in cookie
     assert len(base64.urlsafe_b64decode(cookie)) == 32
+    assert set(basic["data"]) == {"auth"}
     auth = dec(basic, "auth").decode()
     lines = [line for line in auth.split("\n") if line]
     assert auth.endswith("\n") and len(lines) == 1, auth.count("\n")
@@ -70,11 +73,13 @@ def test_first_run_creates_everything_and_rerun_changes_nothing(kubeconfig, name
     first = run_site(kubeconfig, namespace, inputs)
     assert_ok(first, changed=1)  # one task sends every write
     created = writes_between(before, api_writes(kubeconfig))
-    assert created == {("POST", "namespaces"): 1, ("POST", "secrets"): 4}, created
+    assert created == {("POST", "namespaces"): 1, ("POST", "secrets"): len(SECRET_NAMES)}, created
 
     secrets = read_secrets(kubeconfig, namespace)
     hashed = check_formats(secrets, inputs)
-    password = dec(secrets["devpi-basic-auth"], "password")
+    client = secrets[CLIENT_SECRET]
+    assert client["type"] == "kubernetes.io/basic-auth" and dec(client, "username") == b"pypi-user"
+    password = dec(client, "password")
     assert len(password) >= 32
     assert verifies(password, hashed)
     ns = json.loads(kubectl("get", "ns", namespace, "-o", "json", kubeconfig=kubeconfig).stdout)
@@ -99,12 +104,14 @@ def test_rotating_one_secret_changes_only_it(kubeconfig, namespace, inputs, name
 
     run = run_site(kubeconfig, namespace, inputs, extra={"devpi_secrets_rotate": [name]})
     assert_ok(run, changed=1)
-    assert writes_between(writes0, api_writes(kubeconfig)) == {("PATCH", "secrets"): 1}
+    # The generated basic-auth password lives in the client Secret: both change together.
+    rotated = {name, CLIENT_SECRET} if name == "devpi-basic-auth" else {name}
+    assert writes_between(writes0, api_writes(kubeconfig)) == {("PATCH", "secrets"): len(rotated)}
     after = read_secrets(kubeconfig, namespace)
     check_formats(after, inputs)
     after_data = data_of(after)
     for other in SECRET_NAMES:
-        if other == name:
+        if other in rotated:
             assert after_data[other] != before_data[other]
         else:
             assert after_data[other] == before_data[other]
@@ -113,11 +120,11 @@ def test_rotating_one_secret_changes_only_it(kubeconfig, namespace, inputs, name
         changed = {k for k in after_data[name] if after_data[name][k] != before_data[name][k]}
         assert changed == {"cookie-secret"}
     if name == "devpi-basic-auth":
-        new_pw = dec(after[name], "password")
-        assert new_pw != base64.b64decode(before_data[name]["password"])
+        new_pw = dec(after[CLIENT_SECRET], "password")
+        assert new_pw != base64.b64decode(before_data[CLIENT_SECRET]["password"])
         assert verifies(new_pw, dec(after[name], "auth").decode().strip().split(":", 1)[1])
     assert {item["name"]: item["action"] for item in run.report} == {
-        other: ("rotated" if other == name else "kept") for other in SECRET_NAMES
+        other: ("rotated" if other in rotated else "kept") for other in SECRET_NAMES
     }
 
 
@@ -188,7 +195,7 @@ def test_adopts_secrets_made_with_the_seed_commands(kubeconfig, namespace, input
         "devpi-basic-auth": "updated",
     }
     after = read_secrets(kubeconfig, namespace)
-    check_formats(after, inputs)
+    check_formats(after, inputs, generated_password=False)
     assert dec(after["devpi-secret"], "secret").decode() == seed_secret
     assert base64.urlsafe_b64decode(dec(after["devpi-oauth2-proxy-secret"], "cookie-secret")) == cookie_bytes
     # htpasswd -B uses cost 5, like the role: the line is kept as it was.
@@ -204,10 +211,12 @@ def test_given_password_is_authoritative(kubeconfig, namespace, inputs):
         basic = read_secrets(kubeconfig, namespace)["devpi-basic-auth"]
         assert set(basic["data"]) == {"auth"}
         assert verifies(password.encode(), dec(basic, "auth").decode().strip().split(":", 1)[1])
-    # Back to a generated password: one is generated (the given one is not kept in the cluster).
+    # Back to a generated password: the one the client Secret still holds (left alone meanwhile) is used again.
     assert_ok(run_site(kubeconfig, namespace, inputs), changed=1)
-    basic = read_secrets(kubeconfig, namespace)["devpi-basic-auth"]
-    assert set(basic["data"]) == {"auth", "password"}
+    secrets = read_secrets(kubeconfig, namespace)
+    assert set(secrets["devpi-basic-auth"]["data"]) == {"auth"}
+    password = dec(secrets[CLIENT_SECRET], "password")
+    assert verifies(password, dec(secrets["devpi-basic-auth"], "auth").decode().strip().split(":", 1)[1])
 
 
 def test_check_mode_predicts_and_writes_nothing(kubeconfig, namespace, inputs):

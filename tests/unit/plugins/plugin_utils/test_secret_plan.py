@@ -11,13 +11,20 @@ import yaml
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import (
     CREATE_GUARD_UID,
+    current_values,
     generated_values,
     htpasswd_content,
     secret_plan,
 )
 
 REPO = Path(__file__).resolve().parents[4]
-TABLE = yaml.safe_load((REPO / "roles/devpi_secrets/vars/main.yml").read_text())["_devpi_secrets_table"]
+CLIENT = "devpi-basic-auth-client"
+# The role's own table, with the client Secret's name as the role's default renders it.
+TABLE = yaml.safe_load(
+    (REPO / "roles/devpi_secrets/vars/main.yml")
+    .read_text()
+    .replace("{{ devpi_secrets_basic_auth_client_name }}", CLIENT)
+)["_devpi_secrets_table"]
 ROWS = {row["name"]: row for row in TABLE}
 BASE = {"app.kubernetes.io/part-of": "devpi"}
 SUPPLIED = {
@@ -25,7 +32,7 @@ SUPPLIED = {
     "tls_key": "KEY\n",
     "oauth2_client_id": "theedgeworks",
     "oauth2_client_secret": "client-secret-value",
-    "basic_auth_password": None,
+    "basic_auth_user": "pypi-user",
 }
 
 
@@ -61,7 +68,7 @@ def random_results(values: dict, flags: dict | None = None):
 NEW = {
     ("devpi-secret", "secret"): "S" * 44,
     ("devpi-oauth2-proxy-secret", "cookie-secret"): "C" * 44,
-    ("devpi-basic-auth", "password"): "P" * 32,
+    (CLIENT, "password"): "P" * 32,
 }
 HTPASSWD_NEW = {"users": [{"name": "pypi-user", "action": "created"}], "order": ["pypi-user"], "lines": {}}
 HTPASSWD_NEW["lines"]["pypi-user"] = "pypi-user:$2y$05$" + "h" * 53
@@ -95,7 +102,8 @@ def filled_cluster():
         "devpi-oauth2-proxy-secret": secret(
             {"client-id": "theedgeworks", "client-secret": "client-secret-value", "cookie-secret": "C" * 44}
         ),
-        "devpi-basic-auth": secret({"auth": HTPASSWD_NEW["lines"]["pypi-user"] + "\n", "password": "P" * 32}),
+        "devpi-basic-auth": secret({"auth": HTPASSWD_NEW["lines"]["pypi-user"] + "\n"}),
+        CLIENT: secret({"username": "pypi-user", "password": "P" * 32}, "kubernetes.io/basic-auth"),
     }
     return cluster
 
@@ -106,22 +114,27 @@ HTPASSWD_KEPT = {"users": [{"name": "pypi-user", "action": "kept"}], "order": ["
 
 def test_first_run_creates_the_namespace_then_every_secret_with_the_create_guard():
     result = plan(empty_cluster())
-    assert [s["action"] for s in result["secrets"]] == ["created"] * 4
+    assert [s["action"] for s in result["secrets"]] == ["created"] * 5
     kinds = [(w["kind"], w["metadata"]["name"]) for w in result["writes"]]
-    assert kinds[0] == ("Namespace", "devpi") and len(kinds) == 5
+    assert kinds[0] == ("Namespace", "devpi") and len(kinds) == 6 and result["writes_after"] == []
     for write in result["writes"][1:]:
         assert write["metadata"]["uid"] == CREATE_GUARD_UID
         assert "resourceVersion" not in write["metadata"]
         assert None not in write["data"].values()
-    basic = result["writes"][4]
-    assert base64.b64decode(basic["data"]["password"]).decode() == "P" * 32
+    basic, client = result["writes"][4:]
+    assert set(basic["data"]) == {"auth"}
     assert base64.b64decode(basic["data"]["auth"]).decode() == HTPASSWD_NEW["lines"]["pypi-user"] + "\n"
+    assert client["type"] == "kubernetes.io/basic-auth"
+    assert {k: base64.b64decode(v).decode() for k, v in client["data"].items()} == {
+        "username": "pypi-user",
+        "password": "P" * 32,
+    }
     assert result["writes"][1]["type"] == "kubernetes.io/tls"
 
 
 def test_rerun_with_everything_kept_writes_nothing():
     result = plan(filled_cluster(), random_results(KEPT), HTPASSWD_KEPT)
-    assert [s["action"] for s in result["secrets"]] == ["kept"] * 4
+    assert [s["action"] for s in result["secrets"]] == ["kept"] * 5
     assert result["writes"] == [] and result["deletes"] == [] and result["warnings"] == []
 
 
@@ -135,6 +148,7 @@ def test_rotation_is_named_rotated_and_the_update_carries_the_resource_version()
         "devpi-secret": "rotated",
         "devpi-oauth2-proxy-secret": "kept",
         "devpi-basic-auth": "kept",
+        CLIENT: "kept",
     }
     (write,) = result["writes"]
     assert write["metadata"]["resourceVersion"] == "7" and "uid" not in write["metadata"]
@@ -149,12 +163,27 @@ def test_supplied_values_are_authoritative():
     assert result["secrets"][2]["action"] == "updated"
 
 
-def test_a_given_password_removes_the_generated_one():
+def test_a_given_password_leaves_the_client_secret_alone_and_reports_it_unused():
     supplied = dict(SUPPLIED, basic_auth_password="given")
-    values = {k: v for k, v in KEPT.items() if k[1] != "password"}
+    values = {k: v for k, v in KEPT.items() if k[0] != CLIENT}
     result = plan(filled_cluster(), random_results(values), HTPASSWD_KEPT, supplied=supplied)
-    (write,) = result["writes"]
-    assert write["metadata"]["name"] == "devpi-basic-auth" and write["data"]["password"] is None
+    assert result["writes"] == [] and [s["name"] for s in result["secrets"]] == list(ROWS)[:4]
+    assert result["report"][-1]["name"] == CLIENT and result["report"][-1]["action"] == "unused"
+    assert any(CLIENT in w for w in result["warnings"])
+
+
+def test_a_password_kept_by_1_0_0_moves_first_then_leaves_devpi_basic_auth():
+    cluster = filled_cluster()
+    del cluster["secrets"][CLIENT]
+    cluster["secrets"]["devpi-basic-auth"] = secret({"auth": "pypi-user:h\n", "password": "L" * 32})
+    assert current_values(TABLE, cluster)[CLIENT] == {"password": "L" * 32}
+    result = plan(cluster, random_results(KEPT), HTPASSWD_KEPT)
+    (client,) = [w for w in result["writes"] if w["metadata"]["name"] == CLIENT]
+    assert base64.b64decode(client["data"]["password"]).decode() == "L" * 32
+    (after,) = result["writes_after"]
+    assert after["after"] == CLIENT and after["definition"]["data"] == {"auth": b64("pypi-user:h\n"), "password": None}
+    assert {e["name"]: e["action"] for e in result["secrets"]}["devpi-basic-auth"] == "updated"
+    assert result["report"][3]["note"] == "password moved to " + CLIENT
 
 
 def test_labels_only_difference_is_an_update_and_extra_keys_are_left_alone():
@@ -162,7 +191,7 @@ def test_labels_only_difference_is_an_update_and_extra_keys_are_left_alone():
     cluster["secrets"]["devpi-secret"]["labels"] = {}
     cluster["secrets"]["devpi-tls"]["data"]["theirs"] = b64("x")
     result = plan(cluster, random_results(KEPT), HTPASSWD_KEPT)
-    assert [s["action"] for s in result["secrets"]] == ["kept", "updated", "kept", "kept"]
+    assert [s["action"] for s in result["secrets"]] == ["kept", "updated", "kept", "kept", "kept"]
 
 
 def test_wrong_type_is_replaced_delete_then_create():
@@ -210,13 +239,11 @@ def test_report_holds_no_value_even_with_fingerprints():
 
 def test_generated_values_prefers_the_new_value_and_skips_skipped_items():
     cluster = filled_cluster()
-    results = random_results({("devpi-secret", "secret"): "N" * 44, ("devpi-basic-auth", "password"): None})
-    results["results"].append(
-        {"skipped": True, "item": [ROWS["devpi-basic-auth"], ROWS["devpi-basic-auth"]["keys"][1]]}
-    )
-    assert generated_values(results, cluster) == {
+    results = random_results({("devpi-secret", "secret"): "N" * 44, (CLIENT, "password"): None})
+    results["results"].append({"skipped": True, "item": [ROWS["devpi-oauth2-proxy-secret"], {"key": "cookie-secret"}]})
+    assert generated_values(results, cluster, TABLE) == {
         "devpi-secret": {"secret": "N" * 44},
-        "devpi-basic-auth": {"password": "P" * 32},
+        CLIENT: {"password": "P" * 32},
     }
 
 

@@ -6,6 +6,7 @@ import json
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import CREATE_GUARD_UID
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import (
+    deferred_writes,
     describe_error,
     outcomes,
     per_definition,
@@ -85,3 +86,23 @@ def test_report_marks_raced_secrets_kept_and_lists_errors():
             "verb": "update",
         }
     ]
+
+
+def test_a_deferred_write_goes_only_after_the_secret_it_waits_for_was_written():
+    plan = {
+        "writes": [write("client")],
+        "writes_after": [{"after": "client", "definition": write("basic", create=False)}],
+        "secrets": [{"name": "client", "action": "created"}, {"name": "basic", "action": "updated"}],
+        "report": [{"name": "client", "action": "created"}, {"name": "basic", "action": "updated"}],
+    }
+    created = {"changed": True, "method": "create", "result": {"kind": "Secret"}}
+    assert deferred_writes(plan, created) == [write("basic", create=False)]
+    refused = {"error": {"msg": _status(403, "Forbidden", "no create")}}
+    assert deferred_writes(plan, refused) == []
+    report = secret_report(plan, refused)
+    assert [e["name"] for e in report["errors"]] == ["client", "basic"]
+    assert "moves to client" in report["errors"][1]["error"]
+    assert (
+        secret_report(plan, created, {"changed": True, "method": "update", "result": {"kind": "Secret"}})["errors"]
+        == []
+    )
