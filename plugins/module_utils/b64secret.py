@@ -23,8 +23,6 @@ import binascii
 import re
 import secrets
 
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
-
 ALPHABETS = ("standard", "urlsafe")
 MIN_BYTES = 1
 MAX_BYTES = 1024
@@ -123,27 +121,12 @@ MIN_FINGERPRINT_BYTES = 16
 
 
 def fingerprintable(value, nbytes, alphabet):
-    """Whether showing a fingerprint of ``value`` is safe: a valid value of at least 16 (random) bytes.
+    """Whether showing a fingerprint of a value *generated here* is safe: valid and at least 16 random bytes.
 
-    Any other value (an invalid one kept with ``regenerate=never``, or a short one) may be weak, and a SHA-256 prefix
-    would let anyone recover it by trying candidates.
+    Never ask it about a value that was given or found: whoever made that one may have chosen it, and a SHA-256
+    prefix would let anyone find it by trying candidates.
     """
     return nbytes >= MIN_FINGERPRINT_BYTES and validate_b64(value, nbytes, alphabet)
-
-
-def describe(value, nbytes, alphabet):
-    """Value-free description for diffs.
-
-    ``<absent>``; ``sha256:<16 hex> (len N)`` for a fingerprintable value; else ``<invalid> (len N)`` or
-    ``<not shown> (len N)``.
-    """
-    if value is None:
-        return "<absent>"
-    if fingerprintable(value, nbytes, alphabet):
-        return "%s (len %d)" % (fingerprint(value), len(value))
-    if not validate_b64(value, nbytes, alphabet):
-        return "<invalid> (len %d)" % len(value)
-    return "<not shown> (len %d)" % len(value)
 
 
 REGENERATE_MODES = ("never", "fail", "full_idempotence", "always")

@@ -25,7 +25,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without bcrypt
     HAS_BCRYPT = False
     BCRYPT_IMPORT_ERROR = exc
 
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     MAX_COST,
     MAX_NAME_BYTES,
@@ -116,13 +115,13 @@ def verify(password, hashed):
         return False
 
 
-def hash_fingerprint(hashed):
-    """Value-free description of a stored hash for diffs: ``sha256:<12 hex> cost N`` (or ``... not bcrypt``)."""
-    digest = fingerprint(hashed, 12)
+def describe_hash(hashed):
+    """What a diff may say of a stored hash: its scheme and cost, nothing derived from the hash itself.
+
+    A hash comes from a password a person may have chosen: even a SHA-256 of it would be a handle for guessing.
+    """
     parsed = parse_bcrypt(hashed)
-    if parsed is None:
-        return digest + " not bcrypt"
-    return "%s cost %d" % (digest, parsed[1])
+    return "not bcrypt" if parsed is None else "bcrypt, cost %d" % parsed[1]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -223,7 +222,7 @@ class Plan:
     * ``users``: list of ``{"name", "action"}``, action in created, kept, rehashed, removed; removed ones last.
     * ``order``: user names in output order (the ``users`` option order).
     * ``lines``: ``name -> "name:$2y$..."`` for created and rehashed users only.
-    * ``before`` / ``after``: ``name -> hash_fingerprint`` for diffs.
+    * ``before`` / ``after``: ``name -> describe_hash`` (or ``new bcrypt hash, cost N``) for diffs.
     * ``warnings``: messages without secret material.
     * ``changed``: the assembled content differs from ``current``.
     * ``reformatted``: changed although no user is created, rehashed or removed (layout only).
@@ -248,7 +247,7 @@ class Plan:
             raise KeyError(name)
         hashed = self._hasher(self._passwords[name], self._cost)
         self.lines[name] = "%s:%s" % (name, hashed)
-        self.after[name] = hash_fingerprint(hashed)
+        self.after[name] = "new bcrypt hash, cost %d" % self._cost
 
 
 def plan(users, current, cost, regenerate="full_idempotence", hasher=hash_password, verifier=verify):
@@ -278,7 +277,7 @@ def plan(users, current, cost, regenerate="full_idempotence", hasher=hash_passwo
             existing[name] = hashed
     for name, hashed in existing.items():
         suffix = " (%d lines)" % counts[name] if counts[name] > 1 else ""
-        result.before[name] = hash_fingerprint(hashed) + suffix
+        result.before[name] = describe_hash(hashed) + suffix
 
     unusable = unusable_lines(current)
     if unusable:
@@ -318,7 +317,7 @@ def plan(users, current, cost, regenerate="full_idempotence", hasher=hash_passwo
         else:
             hashed = hasher(password, cost)
             result.lines[name] = "%s:%s" % (name, hashed)
-            result.after[name] = hash_fingerprint(hashed)
+            result.after[name] = "new bcrypt hash, cost %d" % cost
 
     for name in existing:
         if name not in wanted:

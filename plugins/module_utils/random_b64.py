@@ -15,10 +15,9 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.b64secret impor
     MIN_BYTES,
     REGENERATE_MODES,
     decide,
-    describe,
-    fingerprint,
     fingerprintable,
 )
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.nolog_guard import masked_values
 
 # How often to draw again when a fresh value happens to contain a (very short) no_log input.
@@ -65,7 +64,8 @@ def run(module):
         }
         if decision.changed:
             result["value"] = decision.value
-        if fingerprintable(resulting, num_bytes, alphabet):
+        # A fingerprint only of what was generated here: a kept or repaired value may have been chosen by a person.
+        if decision.action == "generate" and fingerprintable(resulting, num_bytes, alphabet):
             result["fingerprint"] = fingerprint(resulting)
         # Only the value and its fingerprint matter to the caller: a masked diff would merely look odd.
         if not masked_values([result.get("value"), result.get("fingerprint")], module.no_log_values):
@@ -82,10 +82,11 @@ def run(module):
             "asterisks; pass a valid current value, or omit it" % len(current or "")
         )
     if module._diff:
-        result["diff"] = {
-            "before": {"value": describe(current, num_bytes, alphabet)},
-            "after": {"value": describe(resulting, num_bytes, alphabet)},
-        }
+        after = {"keep": "<kept>", "repair": "<re-encoded, same bytes>"}.get(decision.action)
+        if after is None:
+            after = result["fingerprint"] + " (generated)" if "fingerprint" in result else "<new>"
+        before = "<absent>" if current is None else "<present>"
+        result["diff"] = {"before": {"value": before}, "after": {"value": after}}
     if decision.warning:
         module.warn(decision.warning)
     module.exit_json(**result)

@@ -53,7 +53,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The diff maps every user to C(sha256:<12 hex digits of the hash's SHA-256> cost N), never a hash or password.
+      - The diff maps every user to C(bcrypt, cost N), C(not bcrypt) or C(new bcrypt hash, cost N) - never a hash, a
+        password or anything derived from them (a hash comes from a password a person may have chosen).
 options:
   users:
     description:

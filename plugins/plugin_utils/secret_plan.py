@@ -26,6 +26,7 @@ for the Secret a moved key goes to (so that a value is never dropped before it i
 from __future__ import annotations
 
 import base64
+import binascii
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import assemble
@@ -194,6 +195,13 @@ def secret_plan(
                 (k["key"], k["moves_to"]) for k in spec["keys"] if k["from"] == "moved" and k["key"] in current_data
             ],
         }
+        if with_diff:
+            entry["changed_keys"] = {
+                key_spec["key"]: _key_diff(key_spec, entry["before"].get(key_spec["key"]), texts[key_spec["key"]],
+                                           flags.get((name, key_spec["key"]), {}))
+                for key_spec in spec["keys"]
+                if entry["before"].get(key_spec["key"]) != data[key_spec["key"]]
+            }  # fmt: skip
         repaired = [k["key"] for k in spec["keys"] if flags.get((name, k["key"]), {}).get("repaired")]
         if current is None:
             entry["action"] = "created"
@@ -257,14 +265,40 @@ def secret_plan(
     }
 
 
-def _describe(value):
-    if value is None:
-        return "(absent)"
-    return "%s (%d base64 chars)" % (fingerprint(value, 12), len(value))
+def _certificate_fingerprint(pem):
+    """``certificate sha256:<64 hex>`` of the first certificate of a PEM text (public, as openssl shows it)."""
+    lines = pem.splitlines()
+    try:
+        first = lines.index("-----BEGIN CERTIFICATE-----")
+        last = lines.index("-----END CERTIFICATE-----", first)
+        der = base64.b64decode("".join(lines[first + 1 : last]), validate=True)
+    except (ValueError, binascii.Error):
+        return "changed"
+    return "certificate " + fingerprint(der, 64)
+
+
+def _key_diff(key_spec, before_b64, after_text, random_result):
+    """``{before, after}`` of a changed key, never derived from a value a person chose or one found in the cluster.
+
+    A fingerprint is shown only of a value generated on this run (>= 16 random bytes, as random_b64 says by
+    returning one) and of a certificate (public).
+    """
+    if key_spec.get("certificate"):
+        before_text = base64.b64decode(before_b64).decode("utf-8", "replace") if before_b64 else None
+        before = _certificate_fingerprint(before_text) if before_text else "absent"
+        return {"before": before, "after": _certificate_fingerprint(after_text) if after_text else "absent"}
+    before = "absent" if before_b64 is None else "present"
+    if after_text is None:
+        after = "absent"
+    elif random_result.get("generated") and random_result.get("fingerprint"):
+        after = fingerprint(after_text) + " (generated)"
+    else:
+        after = "changed"
+    return {"before": before, "after": after}
 
 
 def _report_entry(entry, with_diff):
-    """Names, actions and keys (and with diff, fingerprints of changed keys), never a value."""
+    """Names, actions and keys (and with diff, the changed keys, see _key_diff), never a value."""
     item = {
         "name": entry["name"],
         "action": entry["action"],
@@ -274,9 +308,5 @@ def _report_entry(entry, with_diff):
     if entry["moved"]:
         item["note"] = "; ".join("%s moved to %s" % pair for pair in entry["moved"])
     if with_diff:
-        item["changed_keys"] = {
-            key: {"before": _describe(entry["before"].get(key)), "after": _describe(value)}
-            for key, value in entry["data"].items()
-            if entry["before"].get(key) != value
-        }
+        item["changed_keys"] = entry["changed_keys"]
     return item

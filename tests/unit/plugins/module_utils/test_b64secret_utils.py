@@ -11,11 +11,11 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils import b64secre
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.b64secret import (
     decide,
     decode,
-    fingerprint,
     generate,
     repair,
     validate_b64,
 )
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
 
 # 32 bytes whose standard encoding contains both '+' and '/'.
 PLUS_SLASH = bytes([0xFB, 0xEF, 0xFF] * 10 + [1, 2])
