@@ -1,0 +1,119 @@
+"""Errors carry no values: text from the API server is scrubbed of every known secret value before it is printed.
+
+An admission policy can echo request fields in its message. Here a ValidatingAdmissionPolicy (built into the API
+server, no webhook needed) refuses every write of a Secret in one namespace with a message that quotes the Secret's
+data - as a careless or hostile webhook would. The run must fail naming the Secret and the refusal, and no value it
+sent (read from the test callback, so also the values that never reached the cluster) may appear in its output, in
+any form (plain, base64, URL-safe base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+
+import pytest
+from hardening_support import failure_text, find_leaks
+
+from helpers.kube import kubectl
+from helpers.site import make_inputs, run_site
+
+pytestmark = pytest.mark.integration
+
+
+def needles(values: list[str]) -> dict[str, str]:
+    out = {}
+    for i, value in enumerate(v for v in values if len(v) >= 8):
+        raw = value.encode()
+        for form, text in (
+            ("plain", value),
+            ("base64", base64.b64encode(raw).decode()),
+            ("base64 unpadded", base64.b64encode(raw).decode().rstrip("=")),
+            ("url-safe base64", base64.urlsafe_b64encode(raw).decode().rstrip("=")),
+        ):
+            out[f"value {i} ({form})"] = text
+    return out
+
+
+@pytest.fixture
+def echoing_policy(kubeconfig, namespace):
+    name = f"echo-{namespace}"
+    data = "(request.operation == 'DELETE' ? oldObject : object).data"
+    objs = [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE", "DELETE"],
+                            "resources": ["secrets"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "false",
+                        "messageExpression": f"'refused, data: ' + {data}.map(k, k + '=' + string({data}[k]))"
+                        ".join(', ')",
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+            },
+        },
+    ]
+
+    def install():
+        kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}),
+            kubeconfig=kubeconfig,
+        )
+
+    yield install
+    kubectl(
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        name,
+        "--ignore-not-found",
+        kubeconfig=kubeconfig,
+    )
+
+
+def test_an_api_error_quoting_the_data_is_scrubbed(kubeconfig, namespace, tmp_path, echoing_policy):
+    inputs = make_inputs(tmp_path)
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    echoing_policy()
+    new_client_secret = "client-" + secrets.token_urlsafe(24)
+    extra = {"devpi_secrets_rotate": "all", "devpi_secrets_oauth2_client_secret": new_client_secret}
+    for _attempt in range(20):  # the policy takes effect within a second or two
+        run = run_site(kubeconfig, namespace, inputs, "-vvv", "--diff", extra=extra)
+        if "refused" in run.output:
+            break
+    message = failure_text(run.output)
+    print(f"\n[hardening] scrubbing: rc={run.rc}; message: {message[-700:]!r}")
+    assert run.rc != 0
+    assert "ValidatingAdmissionPolicy" in message and "devpi-secret" in message, message[-3000:]
+    values = [*run.values, new_client_secret, inputs.client_secret, inputs.key_file.read_text()]
+    values += [line for line in inputs.key_file.read_text().splitlines() if not line.startswith("-----")]
+    leaks = find_leaks(run.output, needles(values))
+    assert leaks == [], leaks
+    for line in message.splitlines():
+        assert len(line) <= 700, "an error message is not capped"
