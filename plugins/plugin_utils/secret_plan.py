@@ -191,6 +191,7 @@ def secret_plan(
             "uid": (current or {}).get("uid", ""),
             "current_type": (current or {}).get("type", ""),
             "before": {key: current_data[key] for key in data if key in current_data},
+            "public": [k["key"] for k in spec["keys"] if k.get("public")],
             "moved": [
                 (k["key"], k["moves_to"]) for k in spec["keys"] if k["from"] == "moved" and k["key"] in current_data
             ],

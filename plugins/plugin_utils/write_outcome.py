@@ -10,10 +10,13 @@ result itself; a failure before the first definition (no client) fails the whole
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 
-MAX_ERROR = 400
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
+
 _STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
 
 
@@ -30,8 +33,11 @@ def _status_from(text):
     return None
 
 
-def describe_error(result):
-    """``(text, conflict)``: one line (``HTTP <code> <reason>: <message>`` for API errors) and whether it is a 409."""
+def describe_error(result, secrets=()):
+    """``(text, conflict)``: one line (``HTTP <code> <reason>: <message>`` for API errors) and whether it is a 409.
+
+    The text is scrubbed of ``secrets`` (see scrub.py): an admission webhook can quote the request in its message.
+    """
     if not isinstance(result, dict):
         return "unknown error", False
     msg = result.get("msg") or result.get("error")
@@ -43,9 +49,23 @@ def describe_error(result):
     status = _status_from(msg)
     if status is not None:
         text = "HTTP {0} {1}: {2}".format(status.get("code", "?"), status.get("reason", ""), status.get("message", ""))
-        return text, status.get("code") == 409
-    msg = " ".join(msg.split())
-    return (msg if len(msg) <= MAX_ERROR else msg[: MAX_ERROR - 3] + "..."), False
+        return scrub(text, secrets), status.get("code") == 409
+    return scrub(msg, secrets), False
+
+
+def known_secrets(plan):
+    """Every value of the plan that is not public: what it meant to write and what it read, as text."""
+    values = []
+    for entry in plan.get("secrets", []):
+        public = set(entry.get("public") or [])
+        for data in (entry.get("data") or {}, entry.get("before") or {}):
+            for key, value in data.items():
+                if value and key not in public:
+                    try:
+                        values.append(base64.b64decode(value, validate=True).decode("utf-8", "replace"))
+                    except (binascii.Error, ValueError):
+                        values.append(value)
+    return values
 
 
 def per_definition(registered, count):
@@ -73,7 +93,7 @@ def _lost_create_race(definition, result):
     return result.get("method") == "create" and not result.get("result")
 
 
-def outcomes(writes, registered):
+def outcomes(writes, registered, secrets=()):
     """Per write: ``{kind, name, status}``; status ``written``, ``raced`` or ``failed`` (+ ``error``, ``conflict``)."""
     results = per_definition(registered, len(writes))
     out = []
@@ -85,7 +105,7 @@ def outcomes(writes, registered):
             if _lost_create_race(definition, result):
                 item["status"] = "raced"
             elif result.get("error"):
-                text, conflict = describe_error(result["error"])
+                text, conflict = describe_error(result["error"], secrets)
                 item.update(status="failed", error=text, conflict=conflict)
             else:
                 item["status"] = "written"
@@ -105,9 +125,10 @@ def secret_report(plan, registered, registered_after=None, check_mode=False):
     ``registered``: the result of the task that sent ``plan['writes']``; ``registered_after``: the result of the task
     that sent ``deferred_writes(plan, registered)``.
     """
-    results = outcomes(plan.get("writes", []), registered)
+    secrets = known_secrets(plan)
+    results = outcomes(plan.get("writes", []), registered, secrets)
     sent_after = deferred_writes(plan, registered)
-    results += outcomes(sent_after, registered_after)
+    results += outcomes(sent_after, registered_after, secrets)
     sent_names = {(d.get("metadata") or {}).get("name") for d in sent_after}
     for item in plan.get("writes_after", []):
         name = item["definition"]["metadata"]["name"]

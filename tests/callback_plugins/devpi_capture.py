@@ -4,8 +4,8 @@ DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is wri
 
 Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report) and ``values`` - every value
 the run made or meant to write, whatever became of it: the ``random_b64`` results (also in check mode), the new
-``htpasswd_bcrypt`` lines, and the data of every Secret of the plan, decoded (also for writes that were refused or
-that lost a race). The leak suite searches the output for all of them. They are read from the variables the role
+``htpasswd_bcrypt`` lines, and the data of every Secret of the plan but its public keys, also decoded (also for writes
+that were refused or that lost a race). The leak suite searches the output for all of them. They are read from the variables the role
 registered (callbacks only see censored results of no_log tasks), so this works for failed hosts too.
 """
 
@@ -43,8 +43,9 @@ def _values(facts: dict) -> list[str]:
     plans = [facts.get(name) for name in sorted(facts) if name.startswith("_devpi_secrets_plan")]
     for plan in plans:
         for entry in (plan or {}).get("secrets", []) or []:
-            for value in (entry.get("data") or {}).values():
-                if value:
+            public = set(entry.get("public") or [])  # client-id, username, tls.crt: not secrets
+            for key, value in (entry.get("data") or {}).items():
+                if value and key not in public:
                     values.append(str(value))
                     decoded = _decode(value)
                     if decoded:
