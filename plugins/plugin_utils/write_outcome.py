@@ -119,56 +119,109 @@ def deferred_writes(plan, registered):
     return [item["definition"] for item in plan.get("writes_after", []) if item["after"] in done]
 
 
-def secret_report(plan, registered, registered_after=None, check_mode=False):
-    """The value-free report of the run: ``secrets`` (the plan's report with what the writes did) and ``errors``.
+def _delete_outcomes(deleted, secrets):
+    out = []
+    for result in (deleted or {}).get("results", []) or []:
+        if isinstance(result, dict) and result.get("failed"):
+            text, conflict = describe_error(result, secrets)
+            if conflict or "recondition" in text:
+                text += " (it was changed or recreated after this run read it: not deleted)"
+            name = (result.get("item") or {}).get("name", "?")
+            out.append({"kind": "Secret", "name": name, "status": "failed", "error": text, "conflict": conflict})
+            out[-1]["verb"] = "delete"
+    return out
 
-    ``registered``: the result of the task that sent ``plan['writes']``; ``registered_after``: the result of the task
-    that sent ``deferred_writes(plan, registered)``.
+
+def secret_report(plan, registered, registered_after=None, deleted=None, check_mode=False, previous=None):
+    """The value-free outcome of one pass: ``secrets`` (the plan's report with what happened), ``errors``,
+    ``raced`` (Secrets whose create lost to another run), ``warnings``.
+
+    ``registered``: the result of the task that sent ``plan['writes']``; ``registered_after``: of the task that sent
+    ``deferred_writes(plan, registered)``; ``deleted``: of the wrong-type delete loop (when one failed, no write was
+    sent). ``previous``: the outcome of the first pass, when this is the second one (run only after a lost race): the
+    Secrets that raced then are reported as this pass found and wrote them, noted as created by a concurrent run.
     """
     secrets = known_secrets(plan)
-    results = outcomes(plan.get("writes", []), registered, secrets)
-    sent_after = deferred_writes(plan, registered)
-    results += outcomes(sent_after, registered_after, secrets)
-    sent_names = {(d.get("metadata") or {}).get("name") for d in sent_after}
-    for item in plan.get("writes_after", []):
-        name = item["definition"]["metadata"]["name"]
-        if name not in sent_names:
-            results.append(
-                {
-                    "kind": "Secret",
-                    "name": name,
-                    "status": "failed",
-                    "error": "not written: it still holds a value that moves to %s, which was not written"
-                    % item["after"],
-                    "conflict": False,
-                }
-            )
+    results = _delete_outcomes(deleted, secrets)
+    if results:
+        for definition in plan.get("writes", []) + [item["definition"] for item in plan.get("writes_after", [])]:
+            meta = definition.get("metadata") or {}
+            if not any(r["name"] == meta.get("name") for r in results):
+                results.append(
+                    {
+                        "kind": definition.get("kind"),
+                        "name": meta.get("name"),
+                        "status": "failed",
+                        "error": "not written: a delete was refused first",
+                        "conflict": False,
+                    }
+                )
+    else:
+        results = outcomes(plan.get("writes", []), registered, secrets)
+        sent_after = deferred_writes(plan, registered)
+        results += outcomes(sent_after, registered_after, secrets)
+        sent_names = {(d.get("metadata") or {}).get("name") for d in sent_after}
+        for item in plan.get("writes_after", []):
+            name = item["definition"]["metadata"]["name"]
+            if name not in sent_names:
+                results.append(
+                    {
+                        "kind": "Secret",
+                        "name": name,
+                        "status": "failed",
+                        "error": "not written: a value it holds moves to %s, which was not written" % item["after"],
+                        "conflict": False,
+                    }
+                )
     by_name = {(o["kind"], o["name"]): o for o in results}
-    report, errors = [], []
+    report = []
     for entry in plan.get("report", []):
         item = dict(entry)
         outcome = by_name.get(("Secret", item["name"]))
-        if outcome is not None:
-            if outcome["status"] == "raced":
-                item["action"] = "kept"
-                item["note"] = "created by a concurrent run"
-            elif outcome["status"] == "failed":
-                item["error"] = outcome["error"]
+        if outcome is not None and outcome["status"] == "failed":
+            item["error"] = outcome["error"]
         report.append(item)
-    for outcome in results:
-        if outcome["status"] == "failed":
-            verb = "create" if outcome["kind"] == "Namespace" else _verb(plan, outcome["name"])
-            errors.append(dict(outcome, verb=verb))
-    return {
-        "secrets": report,
-        "errors": errors,
-        "raced": [o["name"] for o in results if o["status"] == "raced"],
-        "check_mode": bool(check_mode),
-    }
+    errors = [dict(o, verb=_verb(plan, o)) for o in results if o["status"] == "failed"]
+    raced = [o["name"] for o in results if o["status"] == "raced"]
+    warnings = list(plan.get("warnings", []))
+    if raced:
+        warnings.append(
+            "%s appeared between this run's read and its create (another run created %s): read again and brought to "
+            "the inputs, keeping the generated values." % (", ".join(raced), "it" if len(raced) == 1 else "them")
+        )
+    outcome = {"secrets": report, "errors": errors, "raced": raced, "warnings": warnings}
+    outcome["check_mode"] = bool(check_mode)
+    return _after(previous, outcome) if previous else outcome
 
 
-def _verb(plan, name):
+def _after(first, second):
+    """The first pass's outcome, updated by the second pass for the Secrets that raced in the first."""
+    raced = set(first["raced"])
+    now = {item["name"]: item for item in second["secrets"]}
+    report = []
+    for item in first["secrets"]:
+        if item["name"] in raced and item["name"] in now:
+            item = dict(now[item["name"]])
+            brought = ", then brought to the inputs" if item["action"] != "kept" else ""
+            item["note"] = "created by a concurrent run" + brought
+        report.append(item)
+    second_errors = {(e["kind"], e["name"]) for e in second["errors"]}
+    errors = [e for e in first["errors"] if (e["kind"], e["name"]) not in second_errors] + second["errors"]
+    for name in second["raced"]:
+        errors.append(
+            {"kind": "Secret", "name": name, "verb": "create", "status": "failed", "conflict": True,
+             "error": "lost a create race twice: another run keeps writing it; run again"}
+        )  # fmt: skip
+    warnings = first["warnings"] + [w for w in second["warnings"] if w not in first["warnings"]]
+    return {"secrets": report, "errors": errors, "raced": [], "warnings": warnings, "check_mode": first["check_mode"]}
+
+
+def _verb(plan, outcome):
+    if outcome.get("verb"):
+        return outcome["verb"]
+    if outcome["kind"] == "Namespace":
+        return "create"
     for entry in plan.get("secrets", []):
-        if entry["name"] == name:
+        if entry["name"] == outcome["name"]:
             return "create" if entry["action"] in ("created", "replaced") else "update"
     return "write"

@@ -59,7 +59,7 @@ def test_outcomes_tell_races_from_failures():
     assert got[3]["error"] == "HTTP 403 Forbidden: no"
 
 
-def test_report_marks_raced_secrets_kept_and_lists_errors():
+def test_a_lost_race_is_read_again_and_the_second_pass_reports_it():
     plan = {
         "writes": [write("a"), write("b", create=False)],
         "secrets": [{"name": "a", "action": "created"}, {"name": "b", "action": "rotated"}],
@@ -73,10 +73,9 @@ def test_report_marks_raced_secrets_kept_and_lists_errors():
             ]
         }
     }
-    report = secret_report(plan, registered)
-    assert report["secrets"][0] == {"name": "a", "action": "kept", "note": "created by a concurrent run"}
-    assert report["raced"] == ["a"]
-    assert report["errors"] == [
+    first = secret_report(plan, registered)
+    assert first["raced"] == ["a"] and "a appeared between this run's read and its create" in first["warnings"][-1]
+    assert first["errors"] == [
         {
             "kind": "Secret",
             "name": "b",
@@ -86,6 +85,37 @@ def test_report_marks_raced_secrets_kept_and_lists_errors():
             "verb": "update",
         }
     ]
+    # The second pass found a with another client secret and updated it; b is not rotated twice (kept).
+    second_plan = {
+        "writes": [write("a", create=False)],
+        "secrets": [{"name": "a", "action": "updated"}, {"name": "b", "action": "kept"}],
+        "report": [{"name": "a", "action": "updated"}, {"name": "b", "action": "kept"}],
+    }
+    final = secret_report(
+        second_plan, {"changed": True, "method": "update", "result": {"kind": "Secret"}}, previous=first
+    )
+    assert final["secrets"] == [
+        {"name": "a", "action": "updated", "note": "created by a concurrent run, then brought to the inputs"},
+        {"name": "b", "action": "rotated", "error": "HTTP 409 Conflict: the object has been modified"},
+    ]
+    assert [e["name"] for e in final["errors"]] == ["b"] and final["raced"] == []
+    created_again = dict(second_plan, writes=[write("a")])  # a was deleted and another run made it again
+    again = secret_report(created_again, {"changed": True, "method": "create", "result": {}}, previous=first)
+    assert [e["error"] for e in again["errors"]][-1].startswith("lost a create race twice")
+
+
+def test_a_refused_delete_stops_every_write():
+    plan = {
+        "writes": [write("devpi-tls"), write("other", create=False)],
+        "deletes": [{"name": "devpi-tls", "uid": "u", "resource_version": "1"}],
+        "secrets": [{"name": "devpi-tls", "action": "replaced"}, {"name": "other", "action": "updated"}],
+        "report": [{"name": "devpi-tls", "action": "replaced"}, {"name": "other", "action": "updated"}],
+    }
+    deleted = {"failed": True, "results": [{"failed": True, "item": {"name": "devpi-tls"}, "msg": _status(
+        409, "Conflict", "Precondition failed: UID in precondition: u, UID in object meta: v")}]}  # fmt: skip
+    report = secret_report(plan, {}, deleted=deleted)
+    assert [(e["name"], e["verb"]) for e in report["errors"]] == [("devpi-tls", "delete"), ("other", "update")]
+    assert "not deleted" in report["errors"][0]["error"] and "delete was refused" in report["errors"][1]["error"]
 
 
 def test_a_deferred_write_goes_only_after_the_secret_it_waits_for_was_written():
