@@ -1,0 +1,60 @@
+"""The role's meta/argument_specs.yml: every public variable documented there, and no `no_log` pretending to help.
+
+ansible-core's role argument validation does not honour `no_log` in a spec: a value that fails validation is echoed
+in the error either way (measured below). The role's secret variables are strings, which never fail that
+validation (any value converts to a string); their real checks are in check_inputs, whose messages carry no value.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+ROLE = REPO / "roles" / "devpi_secrets"
+OPTIONS = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+
+
+def test_no_log_in_a_role_argument_spec_masks_nothing(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "ansible.builtin.validate_argument_spec": {
+                                "argument_spec": {"masked": {"type": "int", "no_log": True}}
+                            },
+                            "vars": {"masked": "value-that-no_log-should-hide"},
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(play)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "value-that-no_log-should-hide" in run.stdout + run.stderr  # hence: no no_log in argument_specs.yml
+
+
+def test_argument_specs_has_no_no_log():
+    assert [name for name, spec in OPTIONS.items() if "no_log" in spec] == []
+
+
+def test_every_default_is_documented_with_the_same_value():
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    for name, value in defaults.items():
+        assert name in OPTIONS, f"{name} is not in meta/argument_specs.yml"
+        assert OPTIONS[name].get("default") == value, name
+    for name, spec in OPTIONS.items():
+        assert name.startswith("devpi_secrets_"), name
+        assert "required" in spec or name in defaults, f"{name}: neither required, optional nor defaulted"
