@@ -2,11 +2,13 @@
 
 DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is written when it is unset.
 
-Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report) and ``values`` - every value
-the run made or meant to write, whatever became of it: the ``random_b64`` results (also in check mode), the new
-``htpasswd_bcrypt`` lines, and the data of every Secret of the plan but its public keys, also decoded (also for writes
-that were refused or that lost a race). The leak suite searches the output for all of them. They are read from the variables the role
-registered (callbacks only see censored results of no_log tasks), so this works for failed hosts too.
+Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report), ``warnings`` (the role's
+value-free warnings) and ``values`` - every value the run made or meant to write, whatever became of it: the
+``random_b64`` results (also in check mode), the new ``htpasswd_bcrypt`` lines, and the data of every Secret of the
+plan but its public keys, also decoded (also for writes that were refused or that lost a race). The leak suite
+searches the output for all of them. They are read from the variables the role registered (callbacks only see
+censored results of no_log tasks) after every task, so the values of a first pass that a second pass overwrote
+count too, and failed hosts are covered.
 """
 
 from __future__ import annotations
@@ -62,9 +64,24 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._variable_manager = None
+        self._values = {}
 
     def v2_playbook_on_play_start(self, play):
         self._variable_manager = play.get_variable_manager()
+
+    def _snapshot(self, result):
+        if self._variable_manager is None:
+            return
+        host = result._host.get_name()
+        facts = self._variable_manager._nonpersistent_fact_cache.get(host) or {}
+        seen = self._values.setdefault(host, [])
+        seen.extend(v for v in _values(facts) if v not in seen)
+
+    def v2_runner_on_ok(self, result):
+        self._snapshot(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._snapshot(result)
 
     def v2_playbook_on_stats(self, stats):
         path = os.environ.get("DEVPI_CAPTURE_FILE")
@@ -72,7 +89,11 @@ class CallbackModule(CallbackBase):
             return
         out = {}
         for host, facts in self._variable_manager._nonpersistent_fact_cache.items():
-            out[host] = {"report": facts.get("devpi_secrets_report"), "values": _values(facts)}
+            out[host] = {
+                "report": facts.get("devpi_secrets_report"),
+                "warnings": (facts.get("_devpi_secrets_outcome") or {}).get("warnings", []),
+                "values": sorted(set(self._values.get(host, [])) | set(_values(facts))),
+            }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(out, fh, default=str)

@@ -2,7 +2,9 @@
 
 One namespace goes through check mode, first creation, re-run, rotation of every generated Secret, an update of the
 user-supplied values (client secret, a given password) and a failing run (bad input). The values are read back from
-the cluster after each step and searched, plain and base64, in every run's stdout/stderr. The runs use a fresh
+the cluster after each step and searched, plain and base64, in every run's stdout/stderr, together with every value
+each run generated or meant to write (captured by the test callback, so also those of check mode and of the failing
+run, which never reached the cluster). The runs use a fresh
 HOME/TMPDIR and ANSIBLE_LOCAL_TEMP/ANSIBLE_REMOTE_TEMP; every file left there or in the work dir (other than the vars
 files the test wrote and the input key) is searched too. (Write failures are covered in test_faults.py, which runs
 its failing runs at -vvv and searches them the same way.)
@@ -63,6 +65,10 @@ def test_no_value_in_output_metadata_or_files(kubeconfig, namespace, tmp_path):
         secrets_now = read_secrets(kubeconfig, namespace)
         for k, v in secret_values(secrets_now).items():
             needles.setdefault(f"{k} [{label}]", v)
+        # Also what the run made or meant to write but that never reached the cluster (check mode, the bad input
+        # run's plan): the test callback captures it from the role's variables.
+        for i, value in enumerate(v for v in run.values if len(v) >= 12):
+            needles.setdefault(f"made by the run #{i} [{label}]", value)
     needles.update({f"input {k}": v for k, v in secret_values({"given": _given(inputs, given_password)}).items()})
     needles["client secret (input)"] = inputs.client_secret
     needles["client secret (updated input)"] = new_client_secret

@@ -80,6 +80,10 @@ class Run:
         """devpi_secrets_report of localhost (name, action, type, keys, ...), as the role set it."""
         return (self.captured.get("localhost") or {}).get("report") or []
 
+    @property
+    def warnings(self) -> list[str]:
+        return (self.captured.get("localhost") or {}).get("warnings") or []
+
     def action(self, name: str) -> str | None:
         return next((item["action"] for item in self.report if item["name"] == name), None)
 

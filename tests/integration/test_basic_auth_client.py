@@ -181,3 +181,18 @@ def test_given_password_writes_no_client_secret_and_names_one_left_from_before(k
     assert fresh.rc == 0 and secret(kubeconfig, namespace + "x", CLIENT_SECRET) is None
     assert CLIENT_SECRET not in [i["name"] for i in fresh.report]
     kubectl("delete", "namespace", namespace + "x", "--wait=false", kubeconfig=kubeconfig)
+
+
+def test_an_invalid_stored_password_is_regenerated_with_a_warning(kubeconfig, namespace, inputs):
+    """As for devpi-secret and cookie-secret: a stored generated value that is not valid is replaced, and said so."""
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    broken = {"data": {"password": base64.b64encode(b"edited by hand").decode()}}
+    kubectl("patch", "secret", CLIENT_SECRET, "-n", namespace, "--type=merge", "-p", json.dumps(broken),
+            kubeconfig=kubeconfig)  # fmt: skip
+    run = run_site(kubeconfig, namespace, inputs)
+    assert run.rc == 0, run.output[-4000:]
+    assert run.action(CLIENT_SECRET) == "updated" and run.action("devpi-basic-auth") == "updated"
+    (warning,) = [w for w in run.warnings if CLIENT_SECRET in w]
+    assert "password was not base64 of 24 bytes and was regenerated" in warning and "pip, twine and CI" in warning
+    client = secret(kubeconfig, namespace, CLIENT_SECRET)
+    assert verifies(dec(client, "password"), dec(secret(kubeconfig, namespace, "devpi-basic-auth"), "auth"))
