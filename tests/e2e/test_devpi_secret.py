@@ -33,12 +33,12 @@ def test_devpi_secret_mount_layouts(secret_set, devpi_bins, tmp_path, report):
     assert not result["secret-volume-dir"]
 
 
-def test_devpi_trailing_newline_is_part_of_the_secret(devpi_bins, tmp_path):
-    """`echo $SECRET > file` adds a newline: devpi takes it as part of the secret, so the
-    value must reach the file byte for byte (no trailing newline in the Secret)."""
+def test_devpi_trailing_newline_is_part_of_the_secret(devpi_bins, tmp_path, report):
+    """`echo $SECRET > file` adds a newline, and devpi-server takes it as part of the secret: a login token made with
+    the value is refused once the server restarts with the value plus a newline. So the value must reach the file
+    byte for byte, and the Secret must hold no trailing newline (check_contract)."""
     s = src.local_secret()
-    f1 = devpi.write_secretfile(tmp_path / "a", s)
-    f2 = devpi.write_secretfile(tmp_path / "b", s + b"\n")
-    assert devpi.devpi_validate_secretfile(f1).returncode == 0
-    assert devpi.devpi_validate_secretfile(f2).returncode == 0  # accepted, but a different secret
-    assert f1.read_bytes() != f2.read_bytes()
+    assert devpi.devpi_validate_secretfile(devpi.write_secretfile(tmp_path / "nl", s + b"\n")).returncode == 0
+    result = devpi.check_devpi_secret(s, s + b"\n", tmp_path / "server")
+    assert result["token_rejected_after_rotation"] != "ok"
+    report("devpi-secret with a trailing newline", result)
