@@ -28,21 +28,30 @@ pytestmark = pytest.mark.integration
 
 MINIMUM = {"namespaces": ["get"], "secrets": ["get", "list", "create", "patch"]}
 VARIANTS = {
-    "ns-exists": {"create_ns": False, "scope": "namespace", "extra_ns": []},
-    "role-creates-ns": {"create_ns": True, "scope": "cluster", "extra_ns": ["create"]},
+    "ns-exists": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": []},
+    "role-creates-ns": {"create_ns": True, "scope": "cluster", "extra_ns": ["create"], "extra_secrets": []},
+    # devpi_secrets_replace_wrong_type: an Opaque devpi-tls is deleted and created again.
+    "replaces-wrong-type": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": ["delete"]},
 }
 REMOVALS = [
     (variant, resource, verb)
     for variant, spec in VARIANTS.items()
-    for resource, verbs in (("namespaces", MINIMUM["namespaces"] + spec["extra_ns"]), ("secrets", MINIMUM["secrets"]))
+    for resource, verbs in (
+        ("namespaces", MINIMUM["namespaces"] + spec["extra_ns"]),
+        ("secrets", MINIMUM["secrets"] + spec["extra_secrets"]),
+    )
     for verb in verbs
+    if variant != "replaces-wrong-type" or verb == "delete"  # the other verbs are the ns-exists variant's
 ]
 _VALID_SECRET = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 bytes, as the role generates
 
 
 def _rules(variant: str, removed: tuple[str, str] | None = None) -> dict:
     spec = VARIANTS[variant]
-    rules = {"namespaces": MINIMUM["namespaces"] + spec["extra_ns"], "secrets": list(MINIMUM["secrets"])}
+    rules = {
+        "namespaces": MINIMUM["namespaces"] + spec["extra_ns"],
+        "secrets": MINIMUM["secrets"] + spec["extra_secrets"],
+    }
     if removed:
         rules[removed[0]] = [v for v in rules[removed[0]] if v != removed[1]]
     return rules
@@ -57,6 +66,8 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
     created_rbac: list = []
 
     def setup(variant: str, removed=None, state: str = "empty"):
+        if variant == "replaces-wrong-type":
+            state = "opaque-tls"
         ns = module_namespaces("lp")
         user = f"lp-{secrets.token_hex(4)}"
         kc = str(control_plane.mint_kubeconfig(user, [], root / f"{user}.kubeconfig"))
@@ -73,10 +84,24 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
                 f"--from-literal=secret={_VALID_SECRET}",
                 kubeconfig=kubeconfig,
             )
+        if state == "opaque-tls":
+            kubectl(
+                "create",
+                "secret",
+                "generic",
+                "devpi-tls",
+                "-n",
+                ns,
+                f"--from-file=tls.crt={inputs.cert_file}",
+                f"--from-file=tls.key={inputs.key_file}",
+                kubeconfig=kubeconfig,
+            )
         objs = rbac_objects(user, ns, _rules(variant, removed), scope_secrets=VARIANTS[variant]["scope"])
         created_rbac.extend(objs)
         grant(kubeconfig, objs)
         extra = {"devpi_secrets_create_namespace": VARIANTS[variant]["create_ns"]}
+        if variant == "replaces-wrong-type":
+            extra["devpi_secrets_replace_wrong_type"] = True
         return kc, ns, extra
 
     def full(variant):
@@ -143,17 +168,27 @@ def test_each_right_is_needed(lp, variant, resource, verb):
     )
 
 
-def test_readme_rbac_matches_the_measured_minimum():
-    """The README's "Least-privilege RBAC" block must grant what MINIMUM (measured above) says is needed."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("### Least-privilege RBAC", 1)[1]
-    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+def _granted(block: str) -> dict[str, set]:
     granted: dict[str, set] = {}
     for doc in yaml.safe_load_all(block):
-        for rule in doc.get("rules", []):
+        rules = doc.get("rules", []) if isinstance(doc, dict) else doc  # a block may list bare rules
+        for rule in rules or []:
             for res in rule["resources"]:
                 granted.setdefault(res, set()).update(rule["verbs"])
-    print(f"\n[hardening] README grants {granted}; measured minimum {MINIMUM} (+ create namespaces to create it)")
-    for res, verbs in MINIMUM.items():
-        missing = set(verbs) - granted.get(res, set())
-        assert not missing, f"README's RBAC lacks {sorted(missing)} on {res}"
+    return granted
+
+
+def test_readme_rbac_grants_exactly_the_measured_minimum():
+    """Every YAML block of the README's RBAC section, against what the runs above measured, exactly: the first
+    grants the namespace-exists variant, the second what creating the namespace adds, the third what replacing a
+    wrong-type Secret adds."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Least-privilege RBAC", 1)[1].split("\n## ", 1)[0]
+    blocks = [_granted(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    expected = [
+        {res: set(verbs) for res, verbs in _rules("ns-exists").items()},
+        {"namespaces": {"create"}, "secrets": set(MINIMUM["secrets"])},  # added to the ClusterRole, cluster-wide
+        {"secrets": {"delete"}},
+    ]
+    print(f"\n[hardening] README RBAC blocks {blocks}; measured {expected}")
+    assert blocks == expected
