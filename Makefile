@@ -12,13 +12,15 @@ ifeq ($(PY313),)
 PY313 := $(shell command -v python3.13 2>/dev/null)
 endif
 
-.PHONY: help install cluster-up cluster-down demo test test-py313 bench lint unit integration e2e molecule consumers clean
+.PHONY: help install cluster-up cluster-down keycloak-up keycloak-down demo test test-py313 bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
 	@echo "make test          every test: lint, unit, integration, end-to-end with real consumers, molecule"
 	@echo "make cluster-up    start the local kube-apiserver (writes .cluster/kubeconfig)"
 	@echo "make cluster-down  stop it and remove .cluster/"
+	@echo "make keycloak-up   start a local Keycloak with the test realm (writes .keycloak/env)"
+	@echo "make keycloak-down stop it and remove .keycloak/"
 	@echo "make test-py313    unit + integration tests with the newest ansible-core on Python 3.13"
 
 install: $(VENV)/.installed $(COLLECTION_LINK)
@@ -39,6 +41,12 @@ cluster-up: install
 
 cluster-down:
 	@if [ -x $(PY) ]; then $(PY) tools/cluster.py down; else $(PYTHON) tools/cluster.py down; fi
+
+keycloak-up: install
+	$(PY) tools/keycloak.py up
+
+keycloak-down:
+	@if [ -x $(PY) ]; then $(PY) tools/keycloak.py down; else $(PYTHON) tools/keycloak.py down; fi
 
 demo: cluster-up
 	ansible-playbook playbooks/demo_inputs.yml

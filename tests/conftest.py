@@ -24,6 +24,8 @@ for p in (str(TESTS_DIR), str(REPO_ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+pytest_plugins = ["helpers.keycloak_fixture"]
+
 from helpers.kube import cluster, delete_namespace, namespace_exists  # noqa: E402
 
 

@@ -1,0 +1,650 @@
+#!/usr/bin/env python3
+"""A real, local Keycloak for tests -- no Docker needed.
+
+Downloads (once, cached outside the repo) the Keycloak distribution from Maven Central,
+verifies its published SHA-1, and runs `kc.sh start-dev` on 127.0.0.1 on a free port,
+with the test realm (tests/keycloak/realm-theedgeworks.json) imported at start.
+
+    python3 tools/keycloak.py fetch     # download + verify + unpack only
+    python3 tools/keycloak.py up        # fetch if needed, start, wait until the realm answers
+    python3 tools/keycloak.py status
+    python3 tools/keycloak.py down      # stop and remove the state dir
+
+State dir: --state-dir, else $DEVPI_KEYCLOAK_DIR, else <repo>/.keycloak. It holds
+instance.json (port, bootstrap admin; 0600), pid, keycloak.log, home/ (the instance's
+Keycloak home: its own data/ with the H2 database and data/import/, its own lib/quarkus,
+everything else symlinked into the cached distribution) and -- only once ready -- env
+(0600) with KEYCLOAK_URL, KEYCLOAK_ADMIN_USERNAME, KEYCLOAK_ADMIN_PASSWORD (the master
+realm's bootstrap admin). Instances share no state; each start is a fresh database.
+
+Cache (tools/cache.py): keycloak-<version>/ is the unpacked distribution, never written
+by a running Keycloak. The first start of an instance runs Quarkus' augmentation for
+the dev profile (`kc.sh build` cannot build that profile) into the instance's own
+lib/quarkus; once that instance is ready its lib/quarkus is published, under a lock,
+as keycloak-<version>-augmented-<key>/ and seeds later instances, which then skip the
+augmentation. $DEVPI_KEYCLOAK_HOME uses an unpacked distribution elsewhere instead.
+$DEVPI_KEYCLOAK_EXTRA_ARGS adds kc.sh start-dev options (whitespace separated).
+Inherited KC_* and KEYCLOAK_ADMIN* variables are not passed to Keycloak.
+
+Python API (used by tests):
+
+    kc = Keycloak(state_dir, die_with_parent=True).up()
+    kc.url, kc.admin_username, kc.admin_password, kc.last_ready_seconds
+    kc.down()
+
+Needs `java` (17 or newer) on PATH or $JAVA_HOME. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
+from cache import cache_root, flock, short_hash  # noqa: E402
+from ports import free_port, port_open  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+VERSION = "26.7.3"
+MAVEN_DIR = f"https://repo1.maven.org/maven2/org/keycloak/keycloak-quarkus-dist/{VERSION}"
+TARBALL_URL = f"{MAVEN_DIR}/keycloak-quarkus-dist-{VERSION}.tar.gz"
+SHA1_URL = TARBALL_URL + ".sha1"
+REALM = "theedgeworks"
+DEFAULT_REALM_FILES = (REPO / "tests" / "keycloak" / "realm-theedgeworks.json",)
+ADMIN_USERNAME = "admin"
+DEFAULT_READY_TIMEOUT = 300.0
+STOP_TIMEOUT = 30.0
+# the environment of the calling shell must not configure the test instance
+DROPPED_ENV_PREFIXES = ("KC_", "KEYCLOAK_ADMIN", "QUARKUS_")
+AUGMENTATION_MARK = "Updating the configuration"  # kc.sh's first line when it (re)builds itself
+
+
+class KeycloakError(RuntimeError):
+    """Fetch/start/stop failed. str() includes the tail of the Keycloak log when known."""
+
+
+# --------------------------------------------------------------------------- paths and small helpers
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("DEVPI_KEYCLOAK_DIR")
+    return Path(env).expanduser().resolve() if env else REPO / ".keycloak"
+
+
+def dist_dir() -> Path:
+    """The unpacked distribution (bin/kc.sh, lib/, conf/, ...)."""
+    env = os.environ.get("DEVPI_KEYCLOAK_HOME")
+    return Path(env).expanduser().resolve() if env else cache_root() / f"keycloak-{VERSION}"
+
+
+def _augmented_dir(extra_args: Sequence[str]) -> Path:
+    """Cached lib/quarkus of a dev-profile augmentation with these extra start-dev options."""
+    key = short_hash(str(dist_dir()).encode(), VERSION.encode(), *(a.encode() for a in extra_args))
+    return cache_root() / f"keycloak-{VERSION}-augmented-{key}"
+
+
+def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            data = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def pid_alive(pid: int) -> bool:
+    """True while pid runs (zombies count as dead; our own zombie children are reaped)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _set_pdeathsig() -> None:
+    """In the child before exec: receive SIGTERM when the parent dies."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
+def java_binary() -> str | None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.access(Path(java_home) / "bin" / "java", os.X_OK):
+        return str(Path(java_home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2) or 0) if major == 1 else major
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def _get(url: str, timeout: float = 60.0):
+    if not url.startswith("https://"):
+        raise KeycloakError(f"refusing a non-https download: {url}")
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 -- https only, checked above
+
+
+def _safe_extract(tgz: Path, dest: Path) -> None:
+    with tarfile.open(tgz) as tf:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.12 and the 3.8-3.11 security releases
+            tf.extractall(dest, filter="data")
+            return
+        root = dest.resolve()
+        for m in tf.getmembers():
+            target = (dest / m.name).resolve()
+            if root not in target.parents or m.issym() or m.islnk() or m.isdev():
+                raise KeycloakError(f"unexpected member in {tgz.name}: {m.name}")
+        tf.extractall(dest)  # noqa: S202 -- members checked above
+
+
+def ensure_dist(log: Callable[[str], None] = print) -> Path:
+    """Path of the unpacked distribution, downloading, verifying and unpacking it into the cache if needed."""
+    target = dist_dir()
+    if (target / "bin" / "kc.sh").is_file():
+        return target
+    if os.environ.get("DEVPI_KEYCLOAK_HOME"):
+        raise KeycloakError(f"DEVPI_KEYCLOAK_HOME={target} has no bin/kc.sh")
+    root = cache_root()
+    with flock(root / f".keycloak-{VERSION}.lock"):
+        if (target / "bin" / "kc.sh").is_file():  # fetched meanwhile by someone else
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".keycloak-{VERSION}.", dir=root))
+        try:
+            tgz = tmp / TARBALL_URL.rsplit("/", 1)[1]
+            log(f"downloading {TARBALL_URL} ...")
+            t0 = time.monotonic()
+            try:
+                with _get(SHA1_URL) as r:
+                    want = r.read().decode().split()[0].lower()
+                h = hashlib.sha1()  # noqa: S324 -- the checksum Maven Central publishes
+                with _get(TARBALL_URL) as r, open(tgz, "wb") as fh:
+                    for chunk in iter(lambda: r.read(1 << 20), b""):
+                        h.update(chunk)
+                        fh.write(chunk)
+            except (OSError, urllib.error.URLError) as e:
+                raise KeycloakError(f"download failed: {e}") from e
+            size = tgz.stat().st_size
+            if h.hexdigest() != want:
+                raise KeycloakError(f"SHA-1 mismatch for {TARBALL_URL}: got {h.hexdigest()}, published {want}")
+            log(f"downloaded {size / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s (SHA-1 {want} verified)")
+            t0 = time.monotonic()
+            _safe_extract(tgz, tmp / "x")
+            tgz.unlink()
+            inner = tmp / "x" / f"keycloak-{VERSION}"
+            if not (inner / "bin" / "kc.sh").is_file():
+                raise KeycloakError(f"{TARBALL_URL} has no keycloak-{VERSION}/bin/kc.sh")
+            os.replace(inner, target)
+            log(f"unpacked into {target} in {time.monotonic() - t0:.1f}s")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- instance
+
+
+class Keycloak:
+    """One Keycloak instance, identified by its state dir."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike | None = None,
+        *,
+        realm_files: Iterable[str | os.PathLike] = DEFAULT_REALM_FILES,
+        extra_args: Iterable[str] = (),
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        die_with_parent: bool = False,
+        log: Callable[[str], None] | None = None,
+    ):
+        """die_with_parent: Keycloak gets SIGTERM when the process that started it dies
+        (Linux PR_SET_PDEATHSIG) -- for test sessions that may be killed without running
+        their teardown. Not for the CLI `up`."""
+        self.state_dir = Path(state_dir).expanduser().resolve() if state_dir else default_state_dir()
+        self.realm_files = [Path(f) for f in realm_files]
+        self.extra_args = list(extra_args) + shlex.split(os.environ.get("DEVPI_KEYCLOAK_EXTRA_ARGS", ""))
+        self.ready_timeout = ready_timeout
+        self.die_with_parent = die_with_parent
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.last_ready_seconds: float | None = None
+        self.last_start_augmented: bool | None = None
+        self._proc: subprocess.Popen | None = None
+
+    # -- files
+    @property
+    def home(self) -> Path:
+        return self.state_dir / "home"
+
+    @property
+    def env_file(self) -> Path:
+        """KEYCLOAK_URL=..., KEYCLOAK_ADMIN_USERNAME=..., KEYCLOAK_ADMIN_PASSWORD=...; only while ready."""
+        return self.state_dir / "env"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "keycloak.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pid"
+
+    @property
+    def instance_file(self) -> Path:
+        return self.state_dir / "instance.json"
+
+    def _lock(self):
+        key = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+        return flock(cache_root() / "locks" / f"keycloak-{key}.lock")
+
+    def instance(self) -> dict | None:
+        try:
+            return json.loads(self.instance_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @property
+    def port(self) -> int | None:
+        inst = self.instance()
+        return inst["port"] if inst else None
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    @property
+    def admin_username(self) -> str | None:
+        inst = self.instance()
+        return inst["admin_username"] if inst else None
+
+    @property
+    def admin_password(self) -> str | None:
+        inst = self.instance()
+        return inst["admin_password"] if inst else None
+
+    def realm_url(self, realm: str = REALM) -> str:
+        return f"{self.url}/realms/{realm}"
+
+    # -- processes
+    def jvm_pids(self) -> list[int]:
+        """JVMs running with this instance's home (also one orphaned by a killed kc.sh)."""
+        mark = f"-Dkc.home.dir={self.home / 'bin'}/.."
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and mark in _cmdline(int(entry)) and pid_alive(int(entry)):
+                pids.append(int(entry))
+        return pids
+
+    def pid(self) -> int | None:
+        """pid of this state dir's running kc.sh (or of the JVM it exec'ed), else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not pid_alive(pid):
+            return None
+        # guard against a recycled pid: must run our home's kc.sh or the JVM with our home
+        if str(self.home / "bin") not in " ".join(_cmdline(pid)):
+            return None
+        return pid
+
+    # -- HTTP
+    def healthy(self) -> bool:
+        """The test realm's OpenID configuration answers 200."""
+        if not self.url:
+            return False
+        try:
+            with _http(f"{self.realm_url()}/.well-known/openid-configuration", timeout=3) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    # -- lifecycle
+    def up(self) -> Keycloak:
+        with self._lock():
+            pid = self.pid()
+            if pid is not None:
+                if self.healthy() and self.env_file.exists():
+                    self.log(f"keycloak already running (pid {pid}, {self.url})")
+                    return self
+                # running but not (yet) ready: e.g. a crashed `up` -- wait for it
+                self._wait_ready(pid, time.monotonic())
+                self._write_env()
+                return self
+            self._cleanup_stale()
+            java = java_binary()
+            if not java:
+                raise KeycloakError(
+                    "`java` not found (PATH, $JAVA_HOME); Keycloak needs Java 17 or newer "
+                    "(Debian: apt-get install openjdk-17-jre-headless)"
+                )
+            major = java_major(java)
+            if major is not None and major < 17:
+                raise KeycloakError(f"{java} is Java {major}; Keycloak {VERSION} needs Java 17 or newer")
+            return self._start(ensure_dist(self.log))
+
+    def _cleanup_stale(self) -> None:
+        """Forget a previous (crashed or killed) instance: a fresh start gets a new
+        home (empty database), port and admin password. The old log is kept as .1."""
+        leftovers = self.jvm_pids()
+        for p in leftovers:
+            self.log(f"stopping orphaned Keycloak JVM pid {p} of {self.state_dir}")
+            self._terminate(p)
+        if self.pid_file.exists() or self.env_file.exists() or self.home.exists():
+            self.log(f"removing stale keycloak state in {self.state_dir}")
+        shutil.rmtree(self.home, ignore_errors=True)
+        for f in (self.pid_file, self.env_file, self.instance_file):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+        if self.log_file.exists():
+            os.replace(self.log_file, self.log_file.with_name(self.log_file.name + ".1"))
+
+    def _make_home(self, dist: Path, seed: Path | None) -> None:
+        """The instance's Keycloak home: kc.sh and quarkus-run.jar copied (kc.sh resolves its
+        home from its own path, the jar its classpath), lib/quarkus copied (augmentation
+        writes there), data/ its own, everything else symlinked into the distribution."""
+        home = self.home
+        home.mkdir(parents=True)
+        for entry in dist.iterdir():
+            if entry.name not in ("bin", "lib", "data"):
+                (home / entry.name).symlink_to(entry)
+        for sub, copied in (("bin", {"kc.sh"}), ("lib", {"quarkus-run.jar", "quarkus"})):
+            (home / sub).mkdir()
+            for entry in (dist / sub).iterdir():
+                if entry.name not in copied:
+                    (home / sub / entry.name).symlink_to(entry)
+        shutil.copy2(dist / "bin" / "kc.sh", home / "bin" / "kc.sh")
+        shutil.copy2(dist / "lib" / "quarkus-run.jar", home / "lib" / "quarkus-run.jar")
+        shutil.copytree(seed or dist / "lib" / "quarkus", home / "lib" / "quarkus")
+        (home / "data" / "import").mkdir(parents=True)
+        (home / "data" / "tmp").mkdir()
+        for f in self.realm_files:
+            shutil.copy2(f, home / "data" / "import" / f.name)
+
+    def _start(self, dist: Path) -> Keycloak:
+        t0 = time.monotonic()
+        for f in self.realm_files:
+            if not f.is_file():
+                raise KeycloakError(f"realm file {f} does not exist")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        seed = _augmented_dir(self.extra_args)
+        seeded = (seed / "quarkus-application.dat").is_file()
+        self._make_home(dist, seed if seeded else None)
+        port = free_port()
+        _atomic_write(
+            self.instance_file,
+            json.dumps(
+                {"port": port, "admin_username": ADMIN_USERNAME, "admin_password": secrets.token_urlsafe(24)}, indent=2
+            )
+            + "\n",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_ENV_PREFIXES)}
+        env["KC_BOOTSTRAP_ADMIN_USERNAME"] = self.admin_username
+        env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
+        # C1 only: a short-lived test server starts faster with less JIT work (measured here: ~25% on 2 busy
+        # cores); the JVM's temporary files (vert.x cache, uploads) stay inside the instance. The caller's
+        # JAVA_OPTS_APPEND comes last and wins.
+        tmpdir = shlex.quote(f"-Djava.io.tmpdir={self.home / 'data' / 'tmp'}")  # kc.sh splits it with xargs
+        env["JAVA_OPTS_APPEND"] = f"-XX:TieredStopAtLevel=1 {tmpdir} {env.get('JAVA_OPTS_APPEND', '')}"
+        if java_binary() and "JAVA_HOME" not in env and "JAVA" not in env:
+            env["JAVA"] = java_binary()
+        args = [
+            str(self.home / "bin" / "kc.sh"),
+            "start-dev",
+            "--http-host=127.0.0.1",
+            f"--http-port={port}",
+            "--hostname-strict=false",
+            "--import-realm",
+            *self.extra_args,
+        ]
+        with open(self.log_file, "ab") as logfh:
+            logfh.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(args)}\n".encode())
+            logfh.flush()
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=logfh,
+                stderr=subprocess.STDOUT,
+                cwd=self.state_dir,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=_set_pdeathsig if self.die_with_parent else None,
+            )
+        self._proc = proc  # keeps the Popen so an early exit is reaped and its code known
+        _atomic_write(self.pid_file, f"{proc.pid}\n", 0o644)
+        self._wait_ready(proc.pid, t0)
+        self._write_env()
+        self.last_ready_seconds = time.monotonic() - t0
+        self.last_start_augmented = AUGMENTATION_MARK in _read(self.log_file)
+        note = ""
+        if self.last_start_augmented:
+            m = re.search(r"Quarkus augmentation completed in (\d+)ms", _read(self.log_file))
+            note = f" (first start: augmentation{f' {int(m.group(1)) / 1000:.0f} s' if m else ''})"
+            self._publish_augmentation(seed, replace=seeded)  # seeded yet augmented: the seed is stale
+        where = f"pid {proc.pid}, {self.url}, state {self.state_dir}"
+        self.log(f"keycloak ready in {self.last_ready_seconds:.0f} s{note} ({where})")
+        return self
+
+    def _publish_augmentation(self, seed: Path, replace: bool = False) -> None:
+        """Share this instance's dev-profile lib/quarkus with later instances (temp + rename, under a lock)."""
+        with flock(seed.parent / f".{seed.name}.lock"):
+            if (seed / "quarkus-application.dat").is_file() and not replace:
+                return  # published meanwhile by a concurrent first start
+            tmp = seed.parent / f".{seed.name}.{os.getpid()}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(self.home / "lib" / "quarkus", tmp)
+            shutil.rmtree(seed, ignore_errors=True)
+            os.replace(tmp, seed)
+            self.log(f"cached the augmented build for later starts in {seed}")
+
+    def _wait_ready(self, pid: int, t0: float) -> None:
+        deadline = t0 + self.ready_timeout
+        while True:
+            proc = self._proc
+            rc = proc.poll() if proc is not None and proc.pid == pid else None
+            if rc is not None or not pid_alive(pid):
+                self._terminate_all()
+                self._remove_runtime_files()
+                raise KeycloakError(
+                    f"keycloak exited during startup (exit code {rc if rc is not None else '?'}); "
+                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
+                )
+            if self.healthy():
+                return
+            if time.monotonic() > deadline:
+                self._terminate_all()
+                self._remove_runtime_files()
+                raise KeycloakError(
+                    f"keycloak not ready after {self.ready_timeout:.0f}s; stopped it. "
+                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
+                )
+            time.sleep(0.5)
+
+    def _remove_runtime_files(self) -> None:
+        for f in (self.pid_file, self.env_file):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+
+    def _write_env(self) -> None:
+        _atomic_write(
+            self.env_file,
+            f"KEYCLOAK_URL={self.url}\n"
+            f"KEYCLOAK_ADMIN_USERNAME={self.admin_username}\n"
+            f"KEYCLOAK_ADMIN_PASSWORD={self.admin_password}\n",
+        )
+
+    def _terminate(self, pid: int, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM (kc.sh forwards it to the JVM), then SIGKILL to its process group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(pid):
+            self.log(f"pid {pid} still running after {timeout:.0f}s; sending SIGKILL")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        proc = self._proc
+        if proc is not None and proc.pid == pid:
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=1)
+
+    def _terminate_all(self, timeout: float = STOP_TIMEOUT) -> None:
+        pid = self.pid()
+        if pid is not None:
+            self._terminate(pid, timeout)
+        for p in self.jvm_pids():  # a JVM left behind by a killed kc.sh
+            self._terminate(p, timeout)
+
+    def down(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop Keycloak and remove the state dir. True if one was running."""
+        with self._lock():
+            running = self.pid() is not None or bool(self.jvm_pids())
+            port = self.port
+            self._terminate_all(timeout)
+            deadline = time.monotonic() + 15
+            while port and port_open(port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if running and port and port_open(port):
+                raise KeycloakError(f"port {port} still answers after stopping keycloak of {self.state_dir}")
+            if self.state_dir.exists():
+                shutil.rmtree(self.state_dir)
+            return running
+
+    def status(self) -> dict:
+        pid = self.pid()
+        return {
+            "state_dir": str(self.state_dir),
+            "running": pid is not None,
+            "pid": pid,
+            "jvm_pids": self.jvm_pids(),  # also a JVM orphaned by a killed kc.sh (`down` stops it)
+            "url": self.url if pid else None,
+            "ready": bool(pid) and self.healthy(),
+            "env": str(self.env_file) if pid and self.env_file.exists() else None,
+            "log": str(self.log_file),
+        }
+
+
+def _http(url: str, timeout: float = 10.0):
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"not a local Keycloak URL: {url}")
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 -- loopback http only, checked above
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="keycloak.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--state-dir", help="default: $DEVPI_KEYCLOAK_DIR or <repo>/.keycloak")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="fetch if needed, start, wait until ready (idempotent)")
+    p_up.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT, help="seconds to wait for ready")
+    sub.add_parser("down", help="stop and remove the state dir")
+    sub.add_parser("status", help="exit 0 if running and ready, 1 if running but not ready, 3 if stopped")
+    sub.add_parser("fetch", help="only download, verify and unpack the distribution (into the cache); print its path")
+    args = ap.parse_args(argv)
+
+    kc = Keycloak(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT))
+    try:
+        if args.cmd == "up":
+            kc.up()
+            print(f"env: {kc.env_file}\n  set -a; . {kc.env_file}; set +a\n  {kc.realm_url()}")
+        elif args.cmd == "down":
+            print("stopped" if kc.down() else "not running", f"(removed {kc.state_dir})")
+        elif args.cmd == "status":
+            st = kc.status()
+            print(json.dumps(st, indent=2))
+            return 0 if st["ready"] else (1 if st["running"] else 3)
+        elif args.cmd == "fetch":
+            t0 = time.monotonic()
+            path = ensure_dist()
+            print(path)
+            print(f"keycloak fetch: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    except KeycloakError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
