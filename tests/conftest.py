@@ -84,3 +84,11 @@ def restricted_kubeconfig(control_plane, tmp_path):
         return str(control_plane.mint_kubeconfig(user, list(groups), tmp_path / f"{safe}.kubeconfig"))
 
     return make
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Throwaway CA, a cert/key pair for pypi.theedgeworks.ai on disk, and a random client secret."""
+    from helpers.site import make_inputs
+
+    return make_inputs(tmp_path)

@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     WARN_COST,
+    base_url_problem,
     bcrypt_cost_problem,
     dns_label_problem,
     dns_subdomain_problem,
@@ -26,6 +27,8 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     label_problems,
     token_problem,
 )
+
+KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
 
 # Python libraries the role uses in the controller process (and in the kubernetes.core.k8s writes, which run on the
 # same interpreter), with the package to install.
@@ -69,12 +72,18 @@ class ActionModule(ActionBase):
         rule("devpi_secrets_namespace", dns_label_problem(inputs.get("devpi_secrets_namespace")))
         rule("devpi_secrets_tls_host", host_name_problem(inputs.get("devpi_secrets_tls_host")))
         rule("devpi_secrets_oauth2_client_id", token_problem(inputs.get("devpi_secrets_oauth2_client_id")))
-        rule(
-            "devpi_secrets_oauth2_client_secret",
-            token_problem(inputs.get("devpi_secrets_oauth2_client_secret")),
-            " It is the Keycloak client secret (admin console, Clients, %s, Credentials)."
-            % inputs.get("devpi_secrets_oauth2_client_id"),
-        )
+        keycloak_url = inputs.get("devpi_secrets_keycloak_url") or ""
+        client_secret = inputs.get("devpi_secrets_oauth2_client_secret")
+        if client_secret is not None or not keycloak_url:
+            rule(
+                "devpi_secrets_oauth2_client_secret",
+                token_problem(client_secret),
+                " It is the Keycloak client secret (admin console, Clients, %s, Credentials); with "
+                "devpi_secrets_keycloak_url set it is read from Keycloak instead."
+                % inputs.get("devpi_secrets_oauth2_client_id"),
+            )
+        if keycloak_url:
+            problems.extend(keycloak_problems(inputs))
         rule("devpi_secrets_basic_auth_user", htpasswd_user_problem(inputs.get("devpi_secrets_basic_auth_user")))
         client_name = inputs.get("devpi_secrets_basic_auth_client_name")
         rule("devpi_secrets_basic_auth_client_name", dns_subdomain_problem(client_name))
@@ -143,10 +152,50 @@ class ActionModule(ActionBase):
 
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
-        result.update(changed=False, rotate=rotate, password_given=password is not None, tls=tls)
+        result.update(
+            changed=False,
+            rotate=rotate,
+            password_given=password is not None,
+            client_secret_given=client_secret is not None,
+            keycloak=bool(keycloak_url),
+            tls=tls,
+        )
         if warnings:
             result["warnings"] = warnings
         return result
+
+
+def keycloak_problems(inputs):
+    """The Keycloak inputs, when devpi_secrets_keycloak_url is set: a realm and exactly one complete way in."""
+    problems = []
+
+    def rule(name, problem):
+        if problem is not None:
+            problems.append("%s %s." % (name, problem))
+
+    rule("devpi_secrets_keycloak_url", base_url_problem(inputs.get("devpi_secrets_keycloak_url")))
+    rule("devpi_secrets_keycloak_realm", token_problem(inputs.get("devpi_secrets_keycloak_realm")))
+    given = {name: bool(inputs.get("devpi_secrets_keycloak_auth_" + name)) for name in KEYCLOAK_AUTH}
+    client, user = given["client_id"] or given["client_secret"], given["username"] or given["password"]
+    if client and user:
+        problems.append(
+            "Give either devpi_secrets_keycloak_auth_client_id and _client_secret (a service account, recommended) "
+            "or devpi_secrets_keycloak_auth_username and _password, not both."
+        )
+    elif not client and not user:
+        problems.append(
+            "devpi_secrets_keycloak_url is set: give devpi_secrets_keycloak_auth_client_id and "
+            "devpi_secrets_keycloak_auth_client_secret (a service account with the realm-management roles "
+            "view-clients and manage-clients), or devpi_secrets_keycloak_auth_username and _password."
+        )
+    else:
+        pair = ("client_id", "client_secret") if client else ("username", "password")
+        for name in ("devpi_secrets_keycloak_auth_" + part for part in pair):
+            rule(name, token_problem(inputs.get(name)))
+    realm = inputs.get("devpi_secrets_keycloak_auth_realm")
+    if realm:
+        rule("devpi_secrets_keycloak_auth_realm", token_problem(realm))
+    return problems
 
 
 def _shape(value):

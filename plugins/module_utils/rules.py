@@ -155,6 +155,19 @@ def label_problems(labels):
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Keycloak
+
+_URL_RE = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?\Z")
+
+
+def base_url_problem(url):
+    """The base URL of a service: http(s)://host[:port][/path], no query or fragment, no blanks."""
+    if not isinstance(url, str) or not _URL_RE.match(url):
+        return "must be a base URL like https://sso.example.com (http or https, host, optional port and path)"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Free text given by a person (client ID, client secret)
 
 

@@ -91,6 +91,7 @@ class CallbackModule(CallbackBase):
         for host, facts in self._variable_manager._nonpersistent_fact_cache.items():
             out[host] = {
                 "report": facts.get("devpi_secrets_report"),
+                "keycloak": facts.get("devpi_secrets_keycloak_report"),
                 "warnings": (facts.get("_devpi_secrets_outcome") or {}).get("warnings", []),
                 "values": sorted(set(self._values.get(host, [])) | set(_values(facts))),
             }

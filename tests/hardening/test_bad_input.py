@@ -88,6 +88,46 @@ CASES = [
     ),
     Case("kubeconfig-missing", ["devpi_secrets_kubeconfig", "not a readable file"], kubeconfig="missing"),
     Case(
+        "keycloak-url-not-a-url",
+        ["devpi_secrets_keycloak_url", "must be a base URL"],
+        {"devpi_secrets_keycloak_url": "sso.theedgeworks.ai", "devpi_secrets_keycloak_realm": "r"},
+    ),
+    Case(
+        "keycloak-without-realm",
+        ["devpi_secrets_keycloak_realm"],
+        {
+            "devpi_secrets_keycloak_url": "https://sso.example",
+            "devpi_secrets_keycloak_auth_username": "u",
+            "devpi_secrets_keycloak_auth_password": "p",
+        },
+    ),  # fmt: skip
+    Case(
+        "keycloak-without-auth",
+        ["devpi_secrets_keycloak_url is set: give devpi_secrets_keycloak_auth_client_id"],
+        {"devpi_secrets_keycloak_url": "https://sso.example", "devpi_secrets_keycloak_realm": "r"},
+    ),
+    Case(
+        "keycloak-two-ways-in",
+        ["not both"],
+        {
+            "devpi_secrets_keycloak_url": "https://sso.example",
+            "devpi_secrets_keycloak_realm": "r",
+            "devpi_secrets_keycloak_auth_client_id": "c",
+            "devpi_secrets_keycloak_auth_client_secret": "s",
+            "devpi_secrets_keycloak_auth_username": "u",
+            "devpi_secrets_keycloak_auth_password": "p",
+        },
+    ),  # fmt: skip
+    Case(
+        "keycloak-half-a-service-account",
+        ["devpi_secrets_keycloak_auth_client_secret"],
+        {
+            "devpi_secrets_keycloak_url": "https://sso.example",
+            "devpi_secrets_keycloak_realm": "r",
+            "devpi_secrets_keycloak_auth_client_id": "c",
+        },
+    ),  # fmt: skip
+    Case(
         "password-empty",
         ["devpi_secrets_basic_auth_password", "1 to 72 bytes"],
         {"devpi_secrets_basic_auth_password": ""},

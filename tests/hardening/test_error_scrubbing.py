@@ -9,7 +9,6 @@ any form (plain, base64, URL-safe base64).
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 
@@ -17,23 +16,10 @@ import pytest
 from hardening_support import failure_text, find_leaks
 
 from helpers.kube import kubectl
+from helpers.leaks import forms_of
 from helpers.site import make_inputs, run_site
 
 pytestmark = pytest.mark.integration
-
-
-def needles(values: list[str]) -> dict[str, str]:
-    out = {}
-    for i, value in enumerate(v for v in values if len(v) >= 8):
-        raw = value.encode()
-        for form, text in (
-            ("plain", value),
-            ("base64", base64.b64encode(raw).decode()),
-            ("base64 unpadded", base64.b64encode(raw).decode().rstrip("=")),
-            ("url-safe base64", base64.urlsafe_b64encode(raw).decode().rstrip("=")),
-        ):
-            out[f"value {i} ({form})"] = text
-    return out
 
 
 @pytest.fixture
@@ -113,7 +99,7 @@ def test_an_api_error_quoting_the_data_is_scrubbed(kubeconfig, namespace, tmp_pa
     assert "ValidatingAdmissionPolicy" in message and "devpi-secret" in message, message[-3000:]
     values = [*run.values, new_client_secret, inputs.client_secret, inputs.key_file.read_text()]
     values += [line for line in inputs.key_file.read_text().splitlines() if not line.startswith("-----")]
-    leaks = find_leaks(run.output, needles(values))
+    leaks = find_leaks(run.output, forms_of(values))
     assert leaks == [], leaks
     errors = [item["error"] for item in run.report if "error" in item]
     assert errors and all(len(error) <= 300 for error in errors), "an error from the API server is not capped"

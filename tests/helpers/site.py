@@ -128,6 +128,11 @@ def run_playbook(
     return Run(proc.returncode, proc.stdout, proc.stderr, recap, captured)
 
 
+#: as a value in run_site's `extra`: leave the variable out (for instance the client secret, to have it read from
+#: Keycloak)
+UNSET = object()
+
+
 def run_site(
     kubeconfig: str,
     namespace: str,
@@ -139,6 +144,7 @@ def run_site(
 ) -> Run:
     variables = inputs.vars(kubeconfig, namespace)
     variables.update(extra or {})
+    variables = {name: value for name, value in variables.items() if value is not UNSET}
     return run_playbook("site.yml", variables, workdir or inputs.cert_file.parent, *args, **kw)
 
 

@@ -1,0 +1,79 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: keycloak_plan
+short_description: The redirect URI and web origin the Keycloak client of oauth2-proxy must get, merged, never dropped
+version_added: 2.0.0
+description:
+  - Takes the result of C(community.general.keycloak_client) run in check mode with only the client ID (it changes
+    nothing and returns the client as C(existing)) and of C(community.general.keycloak_clientsecret_info), and says
+    what to write - the current C(redirect_uris) and C(web_origins) plus C(https://HOST/oauth2/callback) and
+    C(https://HOST) when missing (C(keycloak_client) replaces the lists it is given) - or what is wrong.
+  - A missing, public or non-standard-flow client is a problem to fix in Keycloak; so is a given client secret that
+    differs from Keycloak's (compared here; the result holds no value). Error texts are scrubbed of O(secrets).
+  - The logic is C(plugins/plugin_utils/keycloak_client.py).
+options:
+  _input:
+    description: The registered result of the C(keycloak_client) read.
+    type: dict
+    required: true
+  secret:
+    description: The registered result of C(keycloak_clientsecret_info) (skipped or absent when it did not run).
+    type: dict
+    default: {}
+  host:
+    description: The public host name of devpi (C(devpi_secrets_tls_host)).
+    type: str
+    required: true
+  client_id:
+    description: The client ID, for messages.
+    type: str
+    required: true
+  realm:
+    description: The realm, for messages.
+    type: str
+    required: true
+  url:
+    description: The Keycloak URL, for messages.
+    type: str
+    required: true
+  given_secret:
+    description: The client secret the user gave, if any, to compare with Keycloak's.
+    type: str
+  secrets:
+    description: Values to scrub from error texts (the authentication secret or password, the given client secret).
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Decide what to add to the Keycloak client
+  ansible.builtin.set_fact:
+    _keycloak: >-
+      {{ _client_read | theedgeworks.devpi.keycloak_plan(secret=_secret_read, host='pypi.theedgeworks.ai',
+         client_id='theedgeworks', realm='theedgeworks', url='https://sso.theedgeworks.ai') }}
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(problems) (sentences, empty when all is well), C(redirect_uris) and C(web_origins) (the lists to send),
+      C(redirect_uris_added) and C(web_origins_added) (what they add).
+  type: dict
+"""
+
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.keycloak_client import keycloak_plan
+
+
+def _keycloak_plan(client, secret=None, host="", client_id="", realm="", url="", given_secret=None, secrets=()):
+    return keycloak_plan(client, secret, host, client_id, realm, url, given_secret, list(secrets or ()))
+
+
+class FilterModule:
+    def filters(self):
+        return {"keycloak_plan": _keycloak_plan}

@@ -1,0 +1,87 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the Keycloak client of oauth2-proxy must get: the seed's redirect URI and web origin, merged, never dropped.
+
+Reads the results of community.general's ``keycloak_client`` (run in check mode with only the client ID: it changes
+nothing and returns the client as ``existing``) and ``keycloak_clientsecret_info``. ``keycloak_client`` replaces
+``redirect_uris`` and ``web_origins`` with what it is given, so the lists to send are the current ones plus what is
+missing. A missing, public or non-standard-flow client is a problem to fix in Keycloak: this role never creates or
+reconfigures a client. No Ansible imports; the plan holds no value (the client secret is compared here, not kept).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
+
+
+def wanted_entries(host):
+    """The redirect URI and web origin oauth2-proxy needs at ``https://host``."""
+    return "https://%s/oauth2/callback" % host, "https://%s" % host
+
+
+def _merged(current, wanted):
+    current = list(current or [])
+    added = [entry for entry in wanted if entry not in current]
+    return current + added, added
+
+
+def keycloak_plan(client_result, secret_result, host, client_id, realm, url, given_secret=None, secrets=()):
+    """``{problems, redirect_uris, web_origins, redirect_uris_added, web_origins_added}``, value-free.
+
+    ``secrets``: values to scrub from error texts (the auth secret or password, the given client secret).
+    """
+    plan = {
+        "problems": [],
+        "redirect_uris": [],
+        "web_origins": [],
+        "redirect_uris_added": [],
+        "web_origins_added": [],
+    }
+    where = (
+        "Keycloak client '%s' of realm '%s' at %s (devpi_secrets_oauth2_client_id, devpi_secrets_keycloak_realm)"
+        % (
+            client_id,
+            realm,
+            url,
+        )
+    )
+    if (client_result or {}).get("failed"):
+        plan["problems"].append(
+            "Cannot read %s: %s" % (where, scrub((client_result or {}).get("msg") or "no answer", secrets))
+        )
+        return plan
+    client = (client_result or {}).get("existing") or {}
+    if not client.get("clientId"):  # keycloak_client fills empty lists into the "existing" of a missing client
+        plan["problems"].append(
+            "%s does not exist: create it in the Keycloak admin console (Clients, Create client: OpenID Connect, "
+            "Client authentication on, Standard flow on). This role never creates a client." % where
+        )
+        return plan
+    if client.get("publicClient"):
+        plan["problems"].append(
+            "%s is public: oauth2-proxy needs a confidential client with a secret - turn Client authentication on "
+            "(Clients, %s, Settings, Capability config)." % (where, client_id)
+        )
+    if not client.get("standardFlowEnabled", True):
+        plan["problems"].append(
+            "%s has the standard flow (authorization code) off, which oauth2-proxy's login uses - turn Standard flow "
+            "on (Clients, %s, Settings, Capability config)." % (where, client_id)
+        )
+    if plan["problems"]:
+        return plan
+    redirect, origin = wanted_entries(host)
+    plan["redirect_uris"], plan["redirect_uris_added"] = _merged(client.get("redirectUris"), [redirect])
+    plan["web_origins"], plan["web_origins_added"] = _merged(client.get("webOrigins"), [origin])
+    if (secret_result or {}).get("failed") or not (secret_result or {}).get("clientsecret_info"):
+        plan["problems"].append(
+            "Cannot read the secret of %s: %s"
+            % (where, scrub((secret_result or {}).get("msg") or "no answer", secrets))
+        )
+        return plan
+    if given_secret is not None and given_secret != secret_result["clientsecret_info"].get("value"):
+        plan["problems"].append(
+            "devpi_secrets_oauth2_client_secret differs from the secret Keycloak holds for %s: give Keycloak's, or "
+            "leave devpi_secrets_oauth2_client_secret unset to have it read from Keycloak." % where
+        )
+    return plan

@@ -1,0 +1,44 @@
+"""The Keycloak plan: merge, never drop; problems say what to fix in Keycloak; no value in anything returned."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.keycloak_client import keycloak_plan
+
+OTHER = ["https://other.theedgeworks.ai/oauth2/callback"]
+CLIENT = {"clientId": "theedgeworks", "publicClient": False, "standardFlowEnabled": True, "redirectUris": OTHER,
+          "webOrigins": ["https://other.theedgeworks.ai"]}  # fmt: skip
+SECRET = {"clientsecret_info": {"value": "kc-secret-value"}}
+
+
+def plan(client=CLIENT, secret=SECRET, given=None, failed=None):
+    result = {"existing": client} if failed is None else {"failed": True, "msg": failed}
+    return keycloak_plan(result, secret, "pypi.theedgeworks.ai", "theedgeworks", "theedgeworks", "https://sso",
+                         given, ["auth-secret-value"])  # fmt: skip
+
+
+def test_adds_only_what_is_missing_and_keeps_the_rest():
+    p = plan()
+    assert p["problems"] == []
+    assert p["redirect_uris"] == OTHER + ["https://pypi.theedgeworks.ai/oauth2/callback"]
+    assert p["web_origins"] == ["https://other.theedgeworks.ai", "https://pypi.theedgeworks.ai"]
+    done = dict(CLIENT, redirectUris=p["redirect_uris"], webOrigins=p["web_origins"])
+    assert plan(done)["redirect_uris_added"] == [] and plan(done)["web_origins_added"] == []
+    assert "kc-secret-value" not in json.dumps(p)
+
+
+def test_problems_to_fix_in_keycloak():
+    assert "does not exist" in plan({"redirectUris": [], "webOrigins": []})["problems"][0]  # what the module fills in
+    assert "is public" in plan(dict(CLIENT, publicClient=True))["problems"][0]
+    assert "standard flow" in plan(dict(CLIENT, standardFlowEnabled=False))["problems"][0]
+    mismatch = plan(given="another-secret")["problems"][0]
+    assert "differs" in mismatch and "another-secret" not in mismatch and "kc-secret-value" not in mismatch
+    assert plan(given="kc-secret-value")["problems"] == []
+
+
+def test_errors_are_scrubbed():
+    (problem,) = plan(failed="401 for client_secret=auth-secret-value")["problems"]
+    assert "auth-secret-value" not in problem and "<redacted>" in problem
+    (problem,) = plan(secret={"failed": True, "msg": "403 Forbidden"})["problems"]
+    assert problem.startswith("Cannot read the secret of Keycloak client 'theedgeworks'")
