@@ -7,12 +7,7 @@ COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-PY313 ?= $(shell ls $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
-ifeq ($(PY313),)
-PY313 := $(shell command -v python3.13 2>/dev/null)
-endif
-
-.PHONY: help install cluster-up cluster-down keycloak-up keycloak-down demo test test-py313 bench lint unit integration e2e molecule consumers clean
+.PHONY: help install cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
@@ -21,14 +16,14 @@ help:
 	@echo "make cluster-down  stop it and remove .cluster/"
 	@echo "make keycloak-up   start a local Keycloak with the test realm (writes .keycloak/env)"
 	@echo "make keycloak-down stop it and remove .keycloak/"
-	@echo "make test-py313    unit + integration tests with the newest ansible-core on Python 3.13"
+	@echo "make matrix        unit tests + integration smoke set on every ansible-core from 2.17 to 2.21"
 
 install: $(VENV)/.installed $(COLLECTION_LINK)
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 # Lets ansible-playbook find this checkout as the collection theedgeworks.devpi (ansible.cfg: collections_path).
@@ -83,19 +78,16 @@ test: install consumers
 	$(MAKE) lint
 	$(PY) -m pytest tests -q -s --durations=15
 	molecule test -s default
+	$(MAKE) matrix
 
 # Wall time and API writes of site.yml (first run, re-run, rotation), printed; asserts nothing.
 bench: install
 	$(PY) benchmarks/bench_site.py
 
-# The newest ansible-core on Python 3.13: unit tests, then site.yml against the local control plane.
-test-py313: $(COLLECTION_LINK)
-	@test -n "$(PY313)" || { echo "python3.13 not found (pyenv install 3.13)"; exit 1; }
-	@if [ ! -f .venv-py313/.installed ] || [ requirements-py313.txt -nt .venv-py313/.installed ]; then \
-	  $(PY313) -m venv .venv-py313 && .venv-py313/bin/python -m pip install -q --upgrade pip && \
-	  .venv-py313/bin/python -m pip install -q -r requirements-py313.txt && touch .venv-py313/.installed; fi
-	.venv-py313/bin/ansible --version | head -1
-	.venv-py313/bin/python -m pytest -q tests/unit tests/integration/test_site.py
+# Every ansible-core minor the collection admits (2.17-2.21, each on the Python it needs): unit tests and the
+# integration smoke set, in venvs made by uv in the cache folder (tools/matrix.py). Prints a table.
+matrix: install
+	$(PY) tools/matrix.py
 
 clean: cluster-down
-	rm -rf $(VENV) .collections .pytest_cache .ruff_cache tests/output
+	rm -rf $(VENV) .venv-sanity .collections .pytest_cache .ruff_cache tests/output

@@ -71,7 +71,21 @@ def run_module_main(main, args, check_mode=False, diff=False, capsys=None):
     Any exception other than the ``SystemExit`` of ``exit_json``/``fail_json`` propagates (a traceback is a bug).
     """
     from ansible.module_utils.common import warnings as ansible_warnings
-    from ansible.module_utils.testing import patch_module_args
+
+    try:
+        from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+    except ImportError:  # 2.17, 2.18
+        from ansible.module_utils import basic
+        from ansible.module_utils.common.text.converters import to_bytes
+
+        @contextlib.contextmanager
+        def patch_module_args(args):
+            old = basic._ANSIBLE_ARGS
+            basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+            try:
+                yield
+            finally:
+                basic._ANSIBLE_ARGS = old
 
     # Warnings and deprecations are process-wide in ansible-core: start every run with none.
     for name in ("_global_warnings", "_global_deprecations"):
