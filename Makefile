@@ -61,6 +61,10 @@ lint: install
 	ruff format --check .
 	ansible-lint --profile production
 	tools/sanity.sh
+	antsibull-changelog lint
+	tools/check_fragments.sh
+	antsibull-changelog generate && git diff --exit-code -- CHANGELOG.md || \
+	  { echo "CHANGELOG.md is not what changelogs/changelog.yaml generates: commit the generated one"; exit 1; }
 
 unit: install
 	$(PY) -m pytest tests/unit -q
