@@ -20,22 +20,10 @@ description:
 author:
   - The Edgeworks platform team (!UNKNOWN)
 extends_documentation_fragment:
+  - theedgeworks.devpi._attributes  # first: its support values win over the generic ones
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
-  action:
-    support: full
-    details:
-      - The action plugin does all the work in the controller process; there is no module code.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  platform:
-    support: full
-    platforms: posix
-    details:
-      - Runs on the controller.
   check_mode:
     support: full
     details:
@@ -46,7 +34,7 @@ options:
   inputs:
     description:
       - The role's public variables by name (C(devpi_secrets_namespace), C(devpi_secrets_tls_cert_file), ...); see the
-        role's C(meta/argument_specs.yml). A variable left unset is passed as V(null).
+        role's C(meta/argument_specs.yml). A variable left unset is left out.
     type: dict
     required: true
   rotatable:

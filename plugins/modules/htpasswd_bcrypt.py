@@ -28,23 +28,10 @@ description:
 author:
   - The Edgeworks platform team (!UNKNOWN)
 extends_documentation_fragment:
+  - theedgeworks.devpi._attributes  # first: its support values win over the generic ones
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
-  action:
-    support: full
-    details:
-      - An action plugin of the same name runs the module in the controller process, whatever the task's host and
-        connection, without starting a module (it needs nothing from the target and writes nothing anywhere).
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  platform:
-    support: full
-    platforms: posix
-    details:
-      - Runs on the controller.
   check_mode:
     support: full
     details:
