@@ -22,6 +22,7 @@ from helpers.kube import kubectl
 from helpers.site import (
     SECRET_NAMES,
     api_writes,
+    create_opaque_tls,
     make_inputs,
     resource_versions,
     run_playbook,
@@ -201,17 +202,7 @@ def batch(kubeconfig, module_namespaces, tmp_path_factory):
 
     opaque = module_namespaces("hard-opaque")
     kubectl("create", "namespace", opaque, kubeconfig=kubeconfig)
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "devpi-tls",
-        "-n",
-        opaque,
-        f"--from-file=tls.crt={base.cert_file}",
-        f"--from-file=tls.key={base.key_file}",
-        kubeconfig=kubeconfig,
-    )
+    create_opaque_tls(kubeconfig, opaque, base)
     server = kubectl(
         "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}", kubeconfig=kubeconfig
     ).stdout.strip()

@@ -22,7 +22,7 @@ import yaml
 from hardening_support import delete_cluster_rbac, failure_text, grant, parallel, rbac_objects
 
 from helpers.kube import kubectl
-from helpers.site import REPO, SECRET_NAMES, make_inputs, read_secrets, run_site
+from helpers.site import REPO, SECRET_NAMES, create_opaque_tls, make_inputs, read_secrets, run_site
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +85,7 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
                 kubeconfig=kubeconfig,
             )
         if state == "opaque-tls":
-            kubectl(
-                "create",
-                "secret",
-                "generic",
-                "devpi-tls",
-                "-n",
-                ns,
-                f"--from-file=tls.crt={inputs.cert_file}",
-                f"--from-file=tls.key={inputs.key_file}",
-                kubeconfig=kubeconfig,
-            )
+            create_opaque_tls(kubeconfig, ns, inputs)
         objs = rbac_objects(user, ns, _rules(variant, removed), scope_secrets=VARIANTS[variant]["scope"])
         created_rbac.extend(objs)
         grant(kubeconfig, objs)

@@ -189,3 +189,11 @@ def api_writes(kubeconfig: str) -> collections.Counter:
 def writes_between(before: collections.Counter, after: collections.Counter, dry_run: bool = False) -> dict:
     diff = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     return {k: v for k, v in diff.items() if k[0].startswith("DRYRUN-") == dry_run}
+
+
+def create_opaque_tls(kubeconfig: str, namespace: str, inputs: Inputs) -> None:
+    """devpi-tls as a person may make it by hand: the right files, the wrong (immutable) type Opaque."""
+    kubectl(
+        "create", "secret", "generic", "devpi-tls", "-n", namespace, f"--from-file=tls.crt={inputs.cert_file}",
+        f"--from-file=tls.key={inputs.key_file}", kubeconfig=kubeconfig,
+    )  # fmt: skip

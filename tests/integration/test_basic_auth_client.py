@@ -57,30 +57,22 @@ def test_generated_password_lives_in_its_own_basic_auth_secret(kubeconfig, names
     assert verifies(dec(new_client, "password"), dec(secret(kubeconfig, namespace, "devpi-basic-auth"), "auth"))
 
 
-def test_secrets_of_1_0_0_are_migrated_without_losing_the_password(kubeconfig, namespace, inputs, tmp_path):
-    """1.0.0 kept the generated password in devpi-basic-auth: it moves, unchanged, and the hash is kept."""
+def as_1_0_0_left_it(kubeconfig, namespace, inputs) -> tuple[str, str]:
+    """A first run, then the layout of release 1.0.0: the generated password in devpi-basic-auth, no client Secret."""
     assert run_site(kubeconfig, namespace, inputs).rc == 0
     kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
     password = base64.urlsafe_b64encode(os.urandom(24)).decode()  # as 1.0.0 generated it: 32 URL-safe characters
     line = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
     auth = line.stdout.strip() + "\n"
-    patch = {
-        "data": {
-            "auth": base64.b64encode(auth.encode()).decode(),
-            "password": base64.b64encode(password.encode()).decode(),
-        }
-    }
-    kubectl(
-        "patch",
-        "secret",
-        "devpi-basic-auth",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-        kubeconfig=kubeconfig,
-    )
+    data = {"auth": base64.b64encode(auth.encode()).decode(), "password": base64.b64encode(password.encode()).decode()}
+    kubectl("patch", "secret", "devpi-basic-auth", "-n", namespace, "--type=merge", "-p", json.dumps({"data": data}),
+            kubeconfig=kubeconfig)  # fmt: skip
+    return password, auth
+
+
+def test_secrets_of_1_0_0_are_migrated_without_losing_the_password(kubeconfig, namespace, inputs, tmp_path):
+    """1.0.0 kept the generated password in devpi-basic-auth: it moves, unchanged, and the hash is kept."""
+    password, auth = as_1_0_0_left_it(kubeconfig, namespace, inputs)
 
     run = run_site(kubeconfig, namespace, inputs)
     assert run.rc == 0, run.output[-4000:]
@@ -97,27 +89,7 @@ def test_migration_keeps_the_password_when_the_client_secret_cannot_be_created(
     kubeconfig, namespace, inputs, restricted_kubeconfig
 ):
     """Create first, then drop: a refused create leaves the password where it was."""
-    assert run_site(kubeconfig, namespace, inputs).rc == 0
-    kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
-    password = base64.urlsafe_b64encode(os.urandom(24)).decode()
-    auth = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
-    patch = {
-        "data": {
-            "auth": base64.b64encode((auth.stdout.strip() + "\n").encode()).decode(),
-            "password": base64.b64encode(password.encode()).decode(),
-        }
-    }
-    kubectl(
-        "patch",
-        "secret",
-        "devpi-basic-auth",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-        kubeconfig=kubeconfig,
-    )
+    password, _auth = as_1_0_0_left_it(kubeconfig, namespace, inputs)
     user = "no-create"
     rk = restricted_kubeconfig(user)
     rbac = [

@@ -89,37 +89,19 @@ def test_role_from_the_installed_collection_with_localhost_in_the_users_inventor
         ANSIBLE_NOCOLOR="1",
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
     )
-    run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", "inventory.yml", "bootstrap.yml", "-e", "@vars.json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-5000:]
-    assert (
-        str(installed / "collections")
-        in subprocess.run(
-            [BIN / "ansible-galaxy", "collection", "list", "theedgeworks.devpi"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        ).stdout
-    )
+
+    def bootstrap():
+        return subprocess.run(
+            [BIN / "ansible-playbook", "-i", "inventory.yml", "bootstrap.yml", "-e", "@vars.json"],
+            cwd=project, capture_output=True, text=True, check=False, env=env, timeout=300,
+        )  # fmt: skip
+
+    run = bootstrap()
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    listed = subprocess.run([BIN / "ansible-galaxy", "collection", "list", "theedgeworks.devpi"],
+                            capture_output=True, text=True, check=False, env=env)  # fmt: skip
+    assert str(installed / "collections") in listed.stdout
     assert set(read_secrets(kubeconfig, namespace)) == set(SECRET_NAMES)
-    again = subprocess.run(
-        [BIN / "ansible-playbook", "-i", "inventory.yml", "bootstrap.yml", "-e", "@vars.json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    assert again.returncode == 0 and re.search(r"localhost\s+:\s+ok=\d+\s+changed=0", again.stdout), again.stdout[
-        -3000:
-    ]
+    again = bootstrap()
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert re.search(r"localhost\s+:\s+ok=\d+\s+changed=0", again.stdout), again.stdout[-3000:]

@@ -15,6 +15,7 @@ from helpers.site import (
     CLIENT_SECRET,
     SECRET_NAMES,
     api_writes,
+    create_opaque_tls,
     data_of,
     read_secrets,
     resource_versions,
@@ -246,17 +247,7 @@ def test_check_mode_predicts_and_writes_nothing(kubeconfig, namespace, inputs):
 
 def test_wrong_type_is_an_error_unless_replacing_is_allowed(kubeconfig, namespace, inputs):
     kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "devpi-tls",
-        "-n",
-        namespace,
-        f"--from-file=tls.crt={inputs.cert_file}",
-        f"--from-file=tls.key={inputs.key_file}",
-        kubeconfig=kubeconfig,
-    )
+    create_opaque_tls(kubeconfig, namespace, inputs)
     before = api_writes(kubeconfig)
     run = run_site(kubeconfig, namespace, inputs)
     assert run.rc != 0

@@ -96,6 +96,19 @@ def kc_vars(keycloak, client_id, **extra) -> dict:
     return out
 
 
+def admin_vars(keycloak, client_id) -> dict:
+    """Authentication as the master realm's admin user instead of the service account."""
+    return kc_vars(
+        keycloak,
+        client_id,
+        devpi_secrets_keycloak_auth_client_id="",
+        devpi_secrets_keycloak_auth_client_secret="",
+        devpi_secrets_keycloak_auth_username=keycloak.admin_username,
+        devpi_secrets_keycloak_auth_password=keycloak.admin_password,
+        devpi_secrets_keycloak_auth_realm="master",
+    )
+
+
 def run(kubeconfig, namespace, inputs, *args, drop_secret=True, **extra):
     variables = dict(extra)
     if drop_secret:
@@ -143,16 +156,7 @@ def test_check_mode_writes_nothing_and_reports_only_the_additions(keycloak, clie
 
 
 def test_a_master_realm_admin_works_too(keycloak, client, kubeconfig, namespace, inputs):
-    v = kc_vars(
-        keycloak,
-        client.client_id,
-        devpi_secrets_keycloak_auth_client_id="",
-        devpi_secrets_keycloak_auth_client_secret="",
-        devpi_secrets_keycloak_auth_username=keycloak.admin_username,
-        devpi_secrets_keycloak_auth_password=keycloak.admin_password,
-        devpi_secrets_keycloak_auth_realm="master",
-    )
-    result = run(kubeconfig, namespace, inputs, **v)
+    result = run(kubeconfig, namespace, inputs, **admin_vars(keycloak, client.client_id))
     assert result.rc == 0, result.output[-4000:]
     assert CALLBACK in client.read()["redirectUris"]
 
@@ -224,15 +228,7 @@ def test_no_keycloak_secret_in_any_output(keycloak, client, kubeconfig, namespac
     """The leak suite for Keycloak: service-account secret, admin password and client secret, in every form, in the
     output of runs at -vvv --diff - check mode, a first run, a re-run, a refused login, a mismatching client secret."""
     v = kc_vars(keycloak, client.client_id)
-    user = kc_vars(
-        keycloak,
-        client.client_id,
-        devpi_secrets_keycloak_auth_client_id="",
-        devpi_secrets_keycloak_auth_client_secret="",
-        devpi_secrets_keycloak_auth_username=keycloak.admin_username,
-        devpi_secrets_keycloak_auth_password=keycloak.admin_password,
-        devpi_secrets_keycloak_auth_realm="master",
-    )
+    user = admin_vars(keycloak, client.client_id)
     runs = {
         "check mode": run(kubeconfig, namespace, inputs, "-vvv", "--diff", "--check", **v),
         "first run": run(kubeconfig, namespace, inputs, "-vvv", "--diff", **v),
