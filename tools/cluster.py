@@ -18,7 +18,7 @@ Binary: built by tools/gobuild.py into ${DEVPI_CACHE_DIR:-${XDG_CACHE_HOME:-~/.c
 controlplane-<sha256(go.mod, go.sum, *.go)[:16]>/kube-controlplane.
 $DEVPI_CONTROLPLANE_BIN uses a prebuilt binary instead.
 $DEVPI_CONTROLPLANE_EXTRA_ARGS adds kube-apiserver flags (whitespace separated).
-Certificates and keys: tools/pki.py. Ports: tools/ports.py.
+Certificates and keys: tools/pki.py. Ports: tools/ports.py. Processes and files: tools/procs.py.
 
 Python API (used by tests):
 
@@ -34,17 +34,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import hashlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -53,8 +48,9 @@ from typing import Callable, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
 import gobuild  # noqa: E402
-from cache import cache_root, flock  # noqa: E402
-from ports import free_ports, port_open  # noqa: E402
+import procs  # noqa: E402
+from ports import free_ports, port_open  # noqa: E402, F401 -- port_open and pid_alive: also for the tests
+from procs import pid_alive  # noqa: E402, F401
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_NAME = "devpi-local"
@@ -149,84 +145,6 @@ preferences: {{}}
 """
 
 
-def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid runs (zombies count as dead; our own zombie children are reaped)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-
-    def state(stat_path: str) -> str:
-        with open(stat_path) as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-
-    try:
-        if state(f"/proc/{pid}/stat") not in ("Z", "X"):
-            return True
-        # a multi-threaded process's leader turns zombie before its other threads
-        # have exited and released the process's sockets: alive while any task is
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError, IndexError):
-                if state(f"/proc/{pid}/task/{task}/stat") not in ("Z", "X"):
-                    return True
-        return False
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
-def _set_pdeathsig() -> None:
-    """In the child before exec: receive SIGTERM when the parent dies."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            data = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(data.splitlines()[-lines:])
-
-
 # --------------------------------------------------------------------------- control plane
 
 
@@ -277,8 +195,7 @@ class ControlPlane:
         return self.state_dir / "ports.json"
 
     def _lock(self):
-        key = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        return flock(cache_root() / "locks" / f"cluster-{key}.lock")
+        return procs.state_lock("cluster", self.state_dir)
 
     def ports(self) -> dict | None:
         try:
@@ -293,17 +210,9 @@ class ControlPlane:
 
     def pid(self) -> int | None:
         """pid of the running control plane of this state dir, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        if not pid_alive(pid):
-            return None
-        cmd = _cmdline(pid)
         # guard against a recycled pid: must be our binary with our state dir
-        if cmd and f"--etcd-dir={self.state_dir / 'etcd'}" not in cmd:
-            return None
-        return pid
+        etcd_dir = f"--etcd-dir={self.state_dir / 'etcd'}"
+        return procs.live_pid(self.pid_file, lambda cmd: not cmd or etcd_dir in cmd)
 
     # -- HTTP
     def _ssl_context(self) -> ssl.SSLContext:
@@ -358,27 +267,23 @@ class ControlPlane:
         PKI, ports and an empty etcd. Other files in the state dir are kept."""
         if self.pid_file.exists() or self.kubeconfig.exists():
             self.log(f"removing stale control plane state in {self.state_dir}")
-        for d in (self.pki, self.state_dir / "etcd"):
-            shutil.rmtree(d, ignore_errors=True)
-        for f in (self.pid_file, self.kubeconfig, self.ports_file):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
-        if self.log_file.exists():
-            os.replace(self.log_file, self.log_file.with_name(self.log_file.name + ".1"))
+        procs.remove_stale(
+            (self.pki, self.state_dir / "etcd"), (self.pid_file, self.kubeconfig, self.ports_file), self.log_file
+        )
 
     def _start(self, binary: Path) -> "ControlPlane":
         t0 = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         generate_pki(self.pki)
         api_port, etcd_client, etcd_peer = free_ports(3)
-        _atomic_write(
+        procs.atomic_write(
             self.ports_file,
             json.dumps({"apiserver": api_port, "etcd_client": etcd_client, "etcd_peer": etcd_peer}) + "\n",
             0o644,
         )
         server = self.server
         pki = self.pki
-        _atomic_write(
+        procs.atomic_write(
             pki / "controllers.kubeconfig",
             render_kubeconfig(
                 server,
@@ -413,21 +318,14 @@ class ControlPlane:
             "--profiling=false",
             *self.extra_apiserver_args,
         ]
-        with open(self.log_file, "ab") as logfh:
-            logfh.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(args)}\n".encode())
-            logfh.flush()
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=logfh,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir,
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=_set_pdeathsig if self.die_with_parent else None,
-            )
+        proc = procs.spawn(
+            args,
+            log_file=self.log_file,
+            pid_file=self.pid_file,
+            cwd=self.state_dir,
+            die_with_parent=self.die_with_parent,
+        )
         self._proc = proc  # keeps the Popen so an early exit is reaped and its code known
-        _atomic_write(self.pid_file, f"{proc.pid}\n", 0o644)
         self._wait_ready(proc.pid, t0)
         self._write_admin_kubeconfig()
         self.last_ready_seconds = time.monotonic() - t0
@@ -437,35 +335,30 @@ class ControlPlane:
         return self
 
     def _wait_ready(self, pid: int, t0: float) -> None:
-        deadline = t0 + self.ready_timeout
-        while True:
-            proc = getattr(self, "_proc", None)
-            rc = proc.poll() if proc is not None and proc.pid == pid else None
-            if rc is not None or not pid_alive(pid):
-                self._remove_runtime_files()
-                raise ControlPlaneError(
-                    f"control plane exited during startup (exit code {rc if rc is not None else '?'}); "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
-            if self.healthy():
-                return
-            if time.monotonic() > deadline:
+        def failed(exited: bool) -> None:
+            if not exited:
                 self._terminate(pid)
-                self._remove_runtime_files()
-                raise ControlPlaneError(
-                    f"control plane not ready after {self.ready_timeout:.0f}s; stopped it. "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
-            time.sleep(0.2)
+            self._remove_runtime_files()
+
+        procs.wait_ready(
+            "control plane",
+            pid,
+            self.healthy,
+            t0=t0,
+            timeout=self.ready_timeout,
+            log_file=self.log_file,
+            on_failure=failed,
+            error=ControlPlaneError,
+            proc=getattr(self, "_proc", None),
+            interval=0.2,
+        )
 
     def _remove_runtime_files(self) -> None:
-        for f in (self.pid_file, self.kubeconfig):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
+        procs.remove_files(self.pid_file, self.kubeconfig)
 
     def _write_admin_kubeconfig(self) -> None:
         pki = self.pki
-        _atomic_write(
+        procs.atomic_write(
             self.kubeconfig,
             render_kubeconfig(
                 self.server,
@@ -477,22 +370,7 @@ class ControlPlane:
         )
 
     def _terminate(self, pid: int, timeout: float = STOP_TIMEOUT) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid):
-            self.log(f"pid {pid} still running after {timeout:.0f}s; sending SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.pid == pid:
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=1)
+        procs.terminate(pid, timeout, log=self.log, proc=getattr(self, "_proc", None))
 
     def down(self, timeout: float = STOP_TIMEOUT) -> bool:
         """Stop the control plane and remove the state dir. True if one was running."""
@@ -501,10 +379,7 @@ class ControlPlane:
             ports = self.ports() or {}
             if pid is not None:
                 self._terminate(pid, timeout)
-            deadline = time.monotonic() + 15
-            while any(port_open(p) for p in ports.values()) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            still = [p for p in ports.values() if port_open(p)]
+            still = procs.wait_ports_closed(ports.values())
             if still and pid is not None:
                 raise ControlPlaneError(f"ports {still} still answer after stopping pid {pid}")
             if self.state_dir.exists():
@@ -534,7 +409,7 @@ class ControlPlane:
         client = certs.issue_client(ca, user, list(groups), days=days)
         out = Path(path) if path else self.state_dir / f"{user}.kubeconfig"
         ca_pem = (self.pki / "ca.crt").read_bytes()
-        _atomic_write(out, render_kubeconfig(self.server, ca_pem, user, client.cert_pem, client.key_pem))
+        procs.atomic_write(out, render_kubeconfig(self.server, ca_pem, user, client.cert_pem, client.key_pem))
         return out
 
 

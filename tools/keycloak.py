@@ -38,7 +38,6 @@ Needs `java` (17 or newer) on PATH or $JAVA_HOME. Standard library only.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -46,7 +45,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -58,8 +56,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
+import procs  # noqa: E402
 from cache import cache_root, flock, short_hash  # noqa: E402
-from ports import free_port, port_open  # noqa: E402
+from ports import free_port, port_open  # noqa: E402, F401 -- port_open and pid_alive: also for the tests
+from procs import pid_alive  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 VERSION = "26.7.3"
@@ -98,68 +98,6 @@ def _augmented_dir(extra_args: Sequence[str]) -> Path:
     """Cached lib/quarkus of a dev-profile augmentation with these extra start-dev options."""
     key = short_hash(str(dist_dir()).encode(), VERSION.encode(), *(a.encode() for a in extra_args))
     return cache_root() / f"keycloak-{VERSION}-augmented-{key}"
-
-
-def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64 * 1024))
-            data = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(data.splitlines()[-lines:])
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid runs (zombies count as dead; our own zombie children are reaped)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def _set_pdeathsig() -> None:
-    """In the child before exec: receive SIGTERM when the parent dies."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def java_binary() -> str | None:
@@ -298,8 +236,7 @@ class Keycloak:
         return self.state_dir / "instance.json"
 
     def _lock(self):
-        key = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        return flock(cache_root() / "locks" / f"keycloak-{key}.lock")
+        return procs.state_lock("keycloak", self.state_dir)
 
     def instance(self) -> dict | None:
         try:
@@ -335,22 +272,15 @@ class Keycloak:
         mark = f"-Dkc.home.dir={self.home / 'bin'}/.."
         pids = []
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and mark in _cmdline(int(entry)) and pid_alive(int(entry)):
+            if entry.isdigit() and mark in procs.cmdline(int(entry)) and pid_alive(int(entry)):
                 pids.append(int(entry))
         return pids
 
     def pid(self) -> int | None:
         """pid of this state dir's running kc.sh (or of the JVM it exec'ed), else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        if not pid_alive(pid):
-            return None
         # guard against a recycled pid: must run our home's kc.sh or the JVM with our home
-        if str(self.home / "bin") not in " ".join(_cmdline(pid)):
-            return None
-        return pid
+        home_bin = str(self.home / "bin")
+        return procs.live_pid(self.pid_file, lambda cmd: home_bin in " ".join(cmd))
 
     # -- HTTP
     def healthy(self) -> bool:
@@ -396,12 +326,7 @@ class Keycloak:
             self._terminate(p)
         if self.pid_file.exists() or self.env_file.exists() or self.home.exists():
             self.log(f"removing stale keycloak state in {self.state_dir}")
-        shutil.rmtree(self.home, ignore_errors=True)
-        for f in (self.pid_file, self.env_file, self.instance_file):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
-        if self.log_file.exists():
-            os.replace(self.log_file, self.log_file.with_name(self.log_file.name + ".1"))
+        procs.remove_stale((self.home,), (self.pid_file, self.env_file, self.instance_file), self.log_file)
 
     def _make_home(self, dist: Path, seed: Path | None) -> None:
         """The instance's Keycloak home: kc.sh and quarkus-run.jar copied (kc.sh resolves its
@@ -435,7 +360,7 @@ class Keycloak:
         seeded = (seed / "quarkus-application.dat").is_file()
         self._make_home(dist, seed if seeded else None)
         port = free_port()
-        _atomic_write(
+        procs.atomic_write(
             self.instance_file,
             json.dumps(
                 {"port": port, "admin_username": ADMIN_USERNAME, "admin_password": secrets.token_urlsafe(24)}, indent=2
@@ -461,22 +386,15 @@ class Keycloak:
             "--import-realm",
             *self.extra_args,
         ]
-        with open(self.log_file, "ab") as logfh:
-            logfh.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(args)}\n".encode())
-            logfh.flush()
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=logfh,
-                stderr=subprocess.STDOUT,
-                cwd=self.state_dir,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=_set_pdeathsig if self.die_with_parent else None,
-            )
+        proc = procs.spawn(
+            args,
+            log_file=self.log_file,
+            pid_file=self.pid_file,
+            cwd=self.state_dir,
+            env=env,
+            die_with_parent=self.die_with_parent,
+        )
         self._proc = proc  # keeps the Popen so an early exit is reaped and its code known
-        _atomic_write(self.pid_file, f"{proc.pid}\n", 0o644)
         self._wait_ready(proc.pid, t0)
         self._write_env()
         self.last_ready_seconds = time.monotonic() - t0
@@ -503,35 +421,27 @@ class Keycloak:
             self.log(f"cached the augmented build for later starts in {seed}")
 
     def _wait_ready(self, pid: int, t0: float) -> None:
-        deadline = t0 + self.ready_timeout
-        while True:
-            proc = self._proc
-            rc = proc.poll() if proc is not None and proc.pid == pid else None
-            if rc is not None or not pid_alive(pid):
-                self._terminate_all()
-                self._remove_runtime_files()
-                raise KeycloakError(
-                    f"keycloak exited during startup (exit code {rc if rc is not None else '?'}); "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
-            if self.healthy():
-                return
-            if time.monotonic() > deadline:
-                self._terminate_all()
-                self._remove_runtime_files()
-                raise KeycloakError(
-                    f"keycloak not ready after {self.ready_timeout:.0f}s; stopped it. "
-                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
-                )
-            time.sleep(0.5)
+        def failed(exited: bool) -> None:
+            self._terminate_all()  # also a JVM left behind by an exited kc.sh
+            self._remove_runtime_files()
+
+        procs.wait_ready(
+            "keycloak",
+            pid,
+            self.healthy,
+            t0=t0,
+            timeout=self.ready_timeout,
+            log_file=self.log_file,
+            on_failure=failed,
+            error=KeycloakError,
+            proc=self._proc,
+        )
 
     def _remove_runtime_files(self) -> None:
-        for f in (self.pid_file, self.env_file):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
+        procs.remove_files(self.pid_file, self.env_file)
 
     def _write_env(self) -> None:
-        _atomic_write(
+        procs.atomic_write(
             self.env_file,
             f"KEYCLOAK_URL={self.url}\n"
             f"KEYCLOAK_ADMIN_USERNAME={self.admin_username}\n"
@@ -540,24 +450,7 @@ class Keycloak:
 
     def _terminate(self, pid: int, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM (kc.sh forwards it to the JVM), then SIGKILL to its process group."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid):
-            self.log(f"pid {pid} still running after {timeout:.0f}s; sending SIGKILL")
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        proc = self._proc
-        if proc is not None and proc.pid == pid:
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=1)
+        procs.terminate(pid, timeout, log=self.log, proc=self._proc, kill_group=True)
 
     def _terminate_all(self, timeout: float = STOP_TIMEOUT) -> None:
         pid = self.pid()
@@ -572,10 +465,8 @@ class Keycloak:
             running = self.pid() is not None or bool(self.jvm_pids())
             port = self.port
             self._terminate_all(timeout)
-            deadline = time.monotonic() + 15
-            while port and port_open(port) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if running and port and port_open(port):
+            still = procs.wait_ports_closed([port] if port else [])
+            if running and still:
                 raise KeycloakError(f"port {port} still answers after stopping keycloak of {self.state_dir}")
             if self.state_dir.exists():
                 shutil.rmtree(self.state_dir)
