@@ -45,6 +45,7 @@ OAUTH2_PROXY_VERSION = "v7.15.6"  # must match tools/oauth2-proxy/go.mod
 DEVPI_REQUIREMENTS = (
     "devpi-server==6.20.3",
     "devpi-client==7.3.0",
+    "devpi-web==5.1.1",  # the web UI the front door serves behind oauth2-proxy
     "setuptools==80.9.0",
 )
 

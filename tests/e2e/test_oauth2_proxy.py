@@ -82,9 +82,8 @@ def test_oauth2_proxy_refuses_the_seed_recipe_exactly_when_the_value_holds_plus_
 
 
 def test_oauth2_proxy_full_login(secret_set, oauth2_proxy_bin, tmp_path, report):
-    """OIDC code flow against a loopback provider (DummyOidc). For a real Keycloak later:
-    o2p.oauth2_proxy(..., provider=o2p.OidcProvider.keycloak(ISSUER)) plus a browser login
-    (tests/e2e/drivers/keycloak.py)."""
+    """OIDC code flow against a loopback stand-in provider (DummyOidc): quick, on every secret source. The login
+    through a real Keycloak, behind nginx as the front door, is tests/e2e/test_front_door.py."""
     result = o2p.check_oauth2_proxy_login(
         secret_set.client_id, secret_set.client_secret, secret_set.cookie_secret, tmp_path
     )

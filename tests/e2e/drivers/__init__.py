@@ -10,7 +10,10 @@ from (tests/e2e/secret_sources.py). The binaries come from tools/install_consume
     devpi         devpi-server / devpi-client         <- devpi-secret
     nginx         nginx, htpasswd, pip through nginx  <- devpi-basic-auth, devpi-tls
     oauth2_proxy  oauth2-proxy + stand-in OIDC        <- devpi-oauth2-proxy-secret
-    keycloak      (to come) a real Keycloak as OidcProvider.keycloak(issuer) for oauth2_proxy
+    keycloak      browser-less login to a real Keycloak, its clients through the admin API
+    browser       a cookie-keeping HTTP client that reaches pypi.theedgeworks.ai on loopback (SNI, test CA)
+    front_door    nginx + oauth2-proxy (Keycloak) + devpi-server, as the ingress of pypi.theedgeworks.ai
+                  <- all of them at once (tests/e2e/test_front_door.py)
 
-Nothing here talks to anything but 127.0.0.1.
+Nothing here talks to anything but 127.0.0.1 (Keycloak too runs there, tools/keycloak.py).
 """

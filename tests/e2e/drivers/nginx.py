@@ -22,7 +22,7 @@ from pathlib import Path
 from helpers.tools import install_consumers as installed
 from helpers.tools import pki
 from tests.e2e.drivers.devpi import DevpiStack
-from tests.e2e.drivers.proc import LOOPBACK, CheckFailed, Proc, expect, free_port, http, run
+from tests.e2e.drivers.proc import LOOPBACK, CheckFailed, Proc, clean_env, expect, free_port, http, run
 
 
 def nginx_user_line() -> str:
@@ -115,21 +115,24 @@ http {{
         self.stop()
 
 
-def _auth_location(authfile: Path, upstream: str | None) -> str:
+def proxy_to(upstream: str, *headers: str) -> str:
+    """The proxy part of a location, as ingress-nginx renders it (X-Outside-Url: what devpi-server builds its
+    links from, harmless elsewhere); ``headers``: more ``proxy_set_header`` lines."""
+    more = "".join(f"\n            proxy_set_header {h};" for h in headers)
+    return f"""
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Outside-Url $scheme://$http_host;
+            proxy_set_header X-Real-IP $remote_addr;{more}
+            proxy_pass {upstream};"""
+
+
+def basic_auth_location(authfile: Path, upstream: str | None, path: str = "/") -> str:
     # What ingress-nginx renders for auth-type: basic / auth-secret-type: auth-file: the
     # htpasswd file from the Secret's `auth` key, and the Authorization header dropped
     # before the request reaches the backend.
-    if upstream:
-        backend = f"""
-            proxy_set_header Authorization "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Outside-Url $scheme://$http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_pass {upstream};"""
-    else:
-        backend = "try_files /index.html =404;"
+    backend = proxy_to(upstream, 'Authorization ""') if upstream else "try_files /index.html =404;"
     return f"""
-        location / {{
+        location {path} {{
             auth_basic "Authentication Required";
             auth_basic_user_file {authfile};
             {backend}
@@ -178,7 +181,7 @@ def check_basic_auth_nginx(auth: bytes, password: str, workdir: Path) -> dict:
     server {{
         listen {LOOPBACK}:{port};
         root {workdir / "nginx" / "html"};
-        {_auth_location(authfile, None)}
+        {basic_auth_location(authfile, None)}
     }}""",
     )
     (ng.prefix / "html" / "index.html").write_text("devpi-basic-auth ok\n")
@@ -198,14 +201,40 @@ def check_basic_auth_nginx(auth: bytes, password: str, workdir: Path) -> dict:
     return {"user": user, **results}
 
 
-def pip_download(index_url: str, package: str, dest: Path, *, timeout: float = 120) -> subprocess.CompletedProcess:
-    """A real pip, isolated from any user config, never asking for input or keyring."""
+# pip cannot be told where a host name is: this runs pip's main with socket.getaddrinfo answering the
+# loopback address for that one name (argv: name, address, pip arguments), in the pip process only.
+# TLS (SNI, the certificate's name) and the Host header still see the name.
+_PIP_PINNED = """
+import runpy, socket, sys
+name, address = sys.argv[1:3]
+_getaddrinfo = socket.getaddrinfo
+socket.getaddrinfo = lambda host, *a, **kw: _getaddrinfo(address if host == name else host, *a, **kw)
+sys.argv = ["pip", *sys.argv[3:]]
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
+
+
+def pip_download(
+    index_url: str,
+    package: str,
+    dest: Path,
+    *,
+    cert: Path | None = None,
+    pin: str | None = None,
+    timeout: float = 120,
+    install: bool = False,
+) -> subprocess.CompletedProcess:
+    """A real pip, isolated from any user config, never asking for input or keyring: `pip download -d dest`, or with
+    ``install`` `pip install --target dest`. ``cert``: the CA bundle pip verifies https against; ``pin``: a host name
+    pip reaches on 127.0.0.1."""
+    python = installed.devpi_bin("python")
+    launcher = [python, "-c", _PIP_PINNED, pin, LOOPBACK] if pin else [python, "-m", "pip"]
+    # requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many CI machines) over pip's --cert.
+    env = {k: v for k, v in clean_env().items() if not (cert and k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"))}
     return run(
         [
-            installed.devpi_bin("python"),
-            "-m",
-            "pip",
-            "download",
+            *launcher,
+            "install" if install else "download",
             "--isolated",
             "--no-deps",
             "--no-cache-dir",
@@ -213,14 +242,16 @@ def pip_download(index_url: str, package: str, dest: Path, *, timeout: float = 1
             "--keyring-provider",
             "disabled",
             "--disable-pip-version-check",
+            *(["--cert", str(cert)] if cert else []),
             "--index-url",
             index_url,
-            "-d",
+            "--target" if install else "-d",
             str(dest),
             package,
         ],
         check=False,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -235,7 +266,7 @@ def check_pip_through_nginx(auth: bytes, password: str, stack: DevpiStack, workd
         f"""
     server {{
         listen {LOOPBACK}:{port};
-        {_auth_location(authfile, stack.server.url)}
+        {basic_auth_location(authfile, stack.server.url)}
     }}""",
     )
     report: dict = {}

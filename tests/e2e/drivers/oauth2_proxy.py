@@ -2,8 +2,8 @@
 
 ``oauth2_proxy`` starts it with the Secret's three values; ``check_oauth2_proxy_login`` runs a full
 OIDC code flow against ``DummyOidc``, a stand-in provider on loopback. ``OidcProvider`` is the seam
-for a real provider: a Keycloak driver (tests/e2e/drivers/keycloak.py, to come) hands
-``OidcProvider.keycloak(issuer)`` to ``oauth2_proxy`` and nothing else changes.
+for a real provider: the front door (tests/e2e/drivers/front_door.py) hands
+``OidcProvider.keycloak(issuer)`` to ``oauth2_proxy`` and logs in with tests/e2e/drivers/keycloak.py.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ def _b64u(b: bytes) -> str:
 class OidcProvider:
     """Where oauth2-proxy sends users and redeems codes.
 
-    ``dummy_oidc`` (below) runs one on loopback. A real Keycloak later: use
-    ``OidcProvider.keycloak(issuer)``; it drops ``--skip-oidc-discovery`` so oauth2-proxy
-    reads the endpoints from the issuer, which is the only thing the tests then change."""
+    ``DummyOidc`` (below) runs one on loopback. A real Keycloak: ``OidcProvider.keycloak(issuer)``;
+    it drops ``--skip-oidc-discovery`` so oauth2-proxy reads the endpoints from the issuer."""
 
     issuer: str
     login_url: str | None = None
@@ -182,19 +181,32 @@ class OAuth2ProxyRun:
     proc: Proc | None = None
 
 
-def oauth2_proxy_cmd(client_id: str, client_secret: str, port: int, provider: OidcProvider) -> list[str]:
+# Standalone (the login checks talk to oauth2-proxy directly) or behind nginx's auth_request (the front door,
+# tests/e2e/drivers/front_door.py): there it answers /oauth2/auth with 202 or 401 (upstream static://202), trusts
+# nginx's X-Forwarded-* headers and, served over https, marks its cookies Secure.
+STANDALONE = ["--upstream=static://200", "--cookie-secure=false", "--reverse-proxy=false"]
+BEHIND_NGINX = ["--upstream=static://202", "--cookie-secure=true", "--reverse-proxy=true", "--set-xauthrequest=true"]
+
+
+def oauth2_proxy_cmd(
+    client_id: str,
+    client_secret: str,
+    port: int,
+    provider: OidcProvider,
+    *,
+    redirect_url: str | None = None,
+    behind_nginx: bool = False,
+) -> list[str]:
     return [
         installed.oauth2_proxy_binary(),
         *provider.flags(),
         f"--client-id={client_id}",
         f"--client-secret={client_secret}",
         f"--http-address={LOOPBACK}:{port}",
-        "--upstream=static://200",
         "--email-domain=*",
-        f"--redirect-url=http://{LOOPBACK}:{port}/oauth2/callback",
-        "--cookie-secure=false",
-        "--reverse-proxy=false",
+        f"--redirect-url={redirect_url or f'http://{LOOPBACK}:{port}/oauth2/callback'}",
         "--skip-provider-button=true",
+        *(BEHIND_NGINX if behind_nginx else STANDALONE),
     ]
 
 
@@ -207,16 +219,19 @@ def oauth2_proxy(
     provider: OidcProvider | None = None,
     *,
     timeout: float = 15,
+    port: int | None = None,
+    **cmd_options,
 ):
     """Start oauth2-proxy with the Secret's three values (cookie-secret via env, as a
-    Deployment's secretKeyRef would); yields an OAuth2ProxyRun whether or not it started."""
-    port = free_port()
+    Deployment's secretKeyRef would); yields an OAuth2ProxyRun whether or not it started.
+    ``port`` (default: a free one) and ``cmd_options`` (see ``oauth2_proxy_cmd``) for the front door."""
+    port = port or free_port()
     provider = provider or unreachable_oidc()
     workdir.mkdir(parents=True, exist_ok=True)
     env = clean_env(OAUTH2_PROXY_COOKIE_SECRET=cookie_secret.decode())
     proc = Proc(
         "oauth2-proxy",
-        oauth2_proxy_cmd(client_id.decode(), client_secret.decode(), port, provider),
+        oauth2_proxy_cmd(client_id.decode(), client_secret.decode(), port, provider, **cmd_options),
         log=workdir / f"oauth2-proxy-{port}.log",
         env=env,
     ).start()
