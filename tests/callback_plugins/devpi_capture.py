@@ -70,7 +70,7 @@ class CallbackModule(CallbackBase):
         self._variable_manager = play.get_variable_manager()
 
     def _snapshot(self, result):
-        if self._variable_manager is None:
+        if self._variable_manager is None or not os.environ.get("DEVPI_CAPTURE_FILE"):
             return
         host = result._host.get_name()
         facts = self._variable_manager._nonpersistent_fact_cache.get(host) or {}

@@ -26,7 +26,7 @@ SA = "devpi-bootstrap"  # service account with only realm-management view-client
 def admin(keycloak):
     """An admin session on the test realm, with admin events on (they count the writes)."""
     token = keycloak.admin_token()
-    status, _ = keycloak.request(
+    status, _body = keycloak.request(
         "PUT",
         f"/admin/realms/{keycloak.realm}",
         token=token,
@@ -50,7 +50,7 @@ class Client:
             "webOrigins": ["https://other.theedgeworks.ai"],
         }
         body.update(fields)
-        status, _ = keycloak.request(
+        status, _body = keycloak.request(
             "POST", f"/admin/realms/{keycloak.realm}/clients", token=keycloak.admin_token(), json_body=body
         )
         assert status == 201, status
@@ -217,7 +217,7 @@ def _grant_realm_management(keycloak, client_uuid, roles):
     rm_id = rm[0]["id"]
     status, available = keycloak.request("GET", f"/admin/realms/{realm}/clients/{rm_id}/roles", token=admin)
     chosen = [r for r in available if r["name"] in roles]
-    status, _ = keycloak.request(
+    status, _body = keycloak.request(
         "POST", f"/admin/realms/{realm}/users/{user['id']}/role-mappings/clients/{rm_id}", token=admin,
         json_body=chosen,
     )  # fmt: skip
@@ -229,13 +229,13 @@ def test_no_keycloak_secret_in_any_output(keycloak, client, kubeconfig, namespac
     output of runs at -vvv --diff - check mode, a first run, a re-run, a refused login, a mismatching client secret."""
     v = kc_vars(keycloak, client.client_id)
     user = admin_vars(keycloak, client.client_id)
+    refused = dict(v)
+    refused["devpi_secrets_keycloak_auth_client_secret"] = "wrong-" * 4
     runs = {
         "check mode": run(kubeconfig, namespace, inputs, "-vvv", "--diff", "--check", **v),
         "first run": run(kubeconfig, namespace, inputs, "-vvv", "--diff", **v),
         "re-run as admin": run(kubeconfig, namespace, inputs, "-vvv", "--diff", **user),
-        "refused login": run(
-            kubeconfig, namespace, inputs, "-vvv", **dict(v, devpi_secrets_keycloak_auth_client_secret="wrong-" * 4)
-        ),
+        "refused login": run(kubeconfig, namespace, inputs, "-vvv", **refused),
         "other client secret": run(
             kubeconfig,
             namespace,

@@ -12,7 +12,8 @@ CLIENT = {"clientId": "theedgeworks", "publicClient": False, "standardFlowEnable
 SECRET = {"clientsecret_info": {"value": "kc-secret-value"}}
 
 
-def plan(client=CLIENT, secret=SECRET, given=None, failed=None):
+def plan(client=None, secret=None, given=None, failed=None):
+    client, secret = CLIENT if client is None else client, SECRET if secret is None else secret
     result = {"existing": client} if failed is None else {"failed": True, "msg": failed}
     return keycloak_plan(result, secret, "pypi.theedgeworks.ai", "theedgeworks", "theedgeworks", "https://sso",
                          given, ["auth-secret-value"])  # fmt: skip
