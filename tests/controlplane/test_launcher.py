@@ -134,9 +134,12 @@ def test_killed_control_plane_is_detected_and_restarted(state_dir):
     cp = cluster.ControlPlane(state_dir, log=lambda m: None).up()
     pid, port = cp.pid(), cp.ports()["apiserver"]
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
+    # Usually gone in 0.1 s; a thread in uninterruptible disk sleep (etcd's fsync on a busy CI disk) delays the exit
+    # until its I/O is done: seen taking over 10 s once in CI. The claim here is detection once it is gone.
+    deadline = time.monotonic() + 120
     while cluster.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not cluster.pid_alive(pid), f"pid {pid} still runs 120 s after SIGKILL"
     assert cp.pid() is None
     st = cp.status()
     assert st["running"] is False and st["ready"] is False
