@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
-from helpers.site import SECRET_NAMES, read_secrets, run_playbook
+from helpers.kube import delete_namespace
+from helpers.site import SECRET_NAMES, api_writes, read_secrets, run_playbook, run_site, writes_between
 
 pytestmark = pytest.mark.integration
 
@@ -26,3 +29,46 @@ def test_demo_inputs_then_bootstrap_example(kubeconfig, namespace, tmp_path):
     assert boot.rc == 0, boot.output[-4000:]
     assert set(read_secrets(kubeconfig, namespace)) == set(SECRET_NAMES)
     assert {item["name"]: item["action"] for item in boot.report} == dict.fromkeys(SECRET_NAMES, "created")
+
+
+def test_role_included_twice_in_one_play_reports_each_namespace_on_its_own(kubeconfig, namespace, inputs, tmp_path):
+    """A bootstrap play that loops include_role over namespaces: registered results of one inclusion must not be
+    read as the next one's (the second namespace, already prepared, gets no write and reports every Secret kept)."""
+    prepared = namespace + "-b"
+    assert run_site(kubeconfig, prepared, inputs).rc == 0
+    out = tmp_path / "reports.json"
+    play = [
+        {
+            "name": "Two namespaces in one play",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Prepare each namespace",
+                    "ansible.builtin.include_role": {"name": "theedgeworks.devpi.devpi_secrets"},
+                    "vars": {"devpi_secrets_namespace": "{{ item }}"},
+                    "loop": [namespace, prepared],
+                },
+                {
+                    "name": "Keep the report of the last inclusion",
+                    "ansible.builtin.copy": {"content": "{{ devpi_secrets_report | to_json }}", "dest": str(out)},
+                },
+            ],
+        }
+    ]
+    (tmp_path / "twice.yml").write_text(yaml.safe_dump(play, sort_keys=False))
+    variables = inputs.vars(kubeconfig, "unused")
+    variables.pop("devpi_secrets_namespace")
+    before = api_writes(kubeconfig)
+    try:
+        run = run_playbook(str(tmp_path / "twice.yml"), variables, tmp_path)
+        assert run.rc == 0, run.output[-4000:]
+        writes = writes_between(before, api_writes(kubeconfig))
+        # The new namespace: one namespace and five Secrets created; the prepared one: nothing.
+        assert writes == {("POST", "namespaces"): 1, ("POST", "secrets"): len(SECRET_NAMES)}, writes
+        last = json.loads(out.read_text())
+        assert {item["name"]: item["action"] for item in last} == dict.fromkeys(SECRET_NAMES, "kept")
+        assert set(read_secrets(kubeconfig, namespace)) == set(SECRET_NAMES)
+    finally:
+        delete_namespace(prepared, kubeconfig=kubeconfig, timeout=120)
