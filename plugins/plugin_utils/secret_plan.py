@@ -151,8 +151,8 @@ def _given(supplied):
 def secret_plan(
     table, cluster, supplied, random, htpasswd, labels, rotate, namespace, base_labels=None, with_diff=False
 ):
-    """The plan: ``secrets`` (one entry per managed row), ``writes``, ``writes_after``, ``deletes``, ``warnings``,
-    ``report``."""
+    """The plan: ``secrets`` (one entry per managed row), ``changes`` (anything to write or delete), ``writes``,
+    ``writes_after``, ``deletes``, ``warnings``, ``report``."""
     cluster = cluster or {}
     current_secrets = cluster.get("secrets") or {}
     generated = generated_values(random, cluster, table)
@@ -258,6 +258,7 @@ def secret_plan(
             writes.append(definition)
     return {
         "secrets": secrets,
+        "changes": bool(writes or writes_after or deletes),
         "writes": writes,
         "writes_after": writes_after,
         "deletes": deletes,
