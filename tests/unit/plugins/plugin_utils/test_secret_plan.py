@@ -117,6 +117,7 @@ def test_first_run_creates_the_namespace_then_every_secret_with_the_create_guard
     assert [s["action"] for s in result["secrets"]] == ["created"] * 5
     kinds = [(w["kind"], w["metadata"]["name"]) for w in result["writes"]]
     assert kinds[0] == ("Namespace", "devpi") and len(kinds) == 6 and result["writes_after"] == []
+    assert result["changes"] is True
     for write in result["writes"][1:]:
         assert write["metadata"]["uid"] == CREATE_GUARD_UID
         assert "resourceVersion" not in write["metadata"]
@@ -136,6 +137,7 @@ def test_rerun_with_everything_kept_writes_nothing():
     result = plan(filled_cluster(), random_results(KEPT), HTPASSWD_KEPT)
     assert [s["action"] for s in result["secrets"]] == ["kept"] * 5
     assert result["writes"] == [] and result["deletes"] == [] and result["warnings"] == []
+    assert result["changes"] is False  # the role then skips its whole write phase
 
 
 def test_rotation_is_named_rotated_and_the_update_carries_the_resource_version():
@@ -200,6 +202,7 @@ def test_wrong_type_is_replaced_delete_then_create():
     result = plan(cluster, random_results(KEPT), HTPASSWD_KEPT)
     assert result["secrets"][0]["action"] == "replaced"
     assert result["deletes"] == [{"name": "devpi-tls", "uid": "uid-7", "resource_version": "7"}]
+    assert result["changes"] is True
     assert result["writes"][0]["metadata"]["uid"] == CREATE_GUARD_UID
 
 
