@@ -18,7 +18,8 @@ Binary: built by tools/gobuild.py into ${DEVPI_CACHE_DIR:-${XDG_CACHE_HOME:-~/.c
 controlplane-<sha256(go.mod, go.sum, *.go)[:16]>/kube-controlplane.
 $DEVPI_CONTROLPLANE_BIN uses a prebuilt binary instead.
 $DEVPI_CONTROLPLANE_EXTRA_ARGS adds kube-apiserver flags (whitespace separated).
-Certificates and keys: tools/pki.py. Ports: tools/ports.py. Processes and files: tools/procs.py.
+Certificates and keys: tools/pki.py. Ports: tools/ports.py. Lifecycle (up, down, status, the command line):
+tools/launcher.py; processes and files: tools/procs.py.
 
 Python API (used by tests):
 
@@ -32,12 +33,10 @@ Only the standard library and `cryptography` are used.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import shlex
-import shutil
 import ssl
 import sys
 import time
@@ -48,6 +47,7 @@ from typing import Callable, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
 import gobuild  # noqa: E402
+import launcher  # noqa: E402
 import procs  # noqa: E402
 from ports import free_ports, port_open  # noqa: E402, F401 -- port_open and pid_alive: also for the tests
 from procs import pid_alive  # noqa: E402, F401
@@ -56,7 +56,6 @@ REPO = Path(__file__).resolve().parent.parent
 CLUSTER_NAME = "devpi-local"
 ADMIN_USER = "devpi-admin"
 DEFAULT_READY_TIMEOUT = 120.0
-STOP_TIMEOUT = 30.0
 # namespaces the API server creates itself; "ready" waits for all of them
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public")
 
@@ -69,8 +68,7 @@ class ControlPlaneError(RuntimeError):
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("DEVPI_CLUSTER_DIR")
-    return Path(env).expanduser().resolve() if env else REPO / ".cluster"
+    return launcher.default_state_dir("DEVPI_CLUSTER_DIR", REPO / ".cluster")
 
 
 # --------------------------------------------------------------------------- PKI and kubeconfigs
@@ -148,8 +146,15 @@ preferences: {{}}
 # --------------------------------------------------------------------------- control plane
 
 
-class ControlPlane:
-    """One control plane instance, identified by its state dir."""
+class ControlPlane(launcher.Launcher):
+    """One control plane instance, identified by its state dir (lifecycle: tools/launcher.py)."""
+
+    KIND = "cluster"
+    WHAT = "control plane"
+    LOG_NAME = "controlplane.log"
+    CONTRACT_NAME = "kubeconfig"
+    ERROR = ControlPlaneError
+    READY_INTERVAL = 0.2
 
     def __init__(
         self,
@@ -163,50 +168,41 @@ class ControlPlane:
         """die_with_parent: the control plane gets SIGTERM when the process that
         started it dies (Linux PR_SET_PDEATHSIG) -- for test sessions that may be
         killed without running their teardown. Not for the CLI `up`."""
-        self.state_dir = Path(state_dir).expanduser().resolve() if state_dir else default_state_dir()
+        super().__init__(
+            Path(state_dir).expanduser().resolve() if state_dir else default_state_dir(),
+            ready_timeout=ready_timeout,
+            die_with_parent=die_with_parent,
+            log=log,
+        )
         env_extra = shlex.split(os.environ.get("DEVPI_CONTROLPLANE_EXTRA_ARGS", ""))
         self.extra_apiserver_args = list(extra_apiserver_args) + env_extra
-        self.ready_timeout = ready_timeout
-        self.die_with_parent = die_with_parent
-        self.log = log or (lambda msg: print(msg, flush=True))
-        self.last_build_seconds: float | None = None
-        self.last_ready_seconds: float | None = None
 
     # -- files
     @property
     def kubeconfig(self) -> Path:
         """Admin kubeconfig; exists only while a ready control plane runs."""
-        return self.state_dir / "kubeconfig"
+        return self.contract_file
 
     @property
     def pki(self) -> Path:
         return self.state_dir / "pki"
 
     @property
-    def log_file(self) -> Path:
-        return self.state_dir / "controlplane.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.state_dir / "pid"
-
-    @property
     def ports_file(self) -> Path:
         return self.state_dir / "ports.json"
 
-    def _lock(self):
-        return procs.state_lock("cluster", self.state_dir)
-
     def ports(self) -> dict | None:
-        try:
-            return json.loads(self.ports_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+        return self._read_json(self.ports_file)
+
+    def _ports(self) -> list[int]:
+        return list((self.ports() or {}).values())
 
     @property
     def server(self) -> str | None:
         p = self.ports()
         return f"https://127.0.0.1:{p['apiserver']}" if p else None
+
+    address = server
 
     def pid(self) -> int | None:
         """pid of the running control plane of this state dir, else None."""
@@ -243,24 +239,12 @@ class ControlPlane:
         except (OSError, ssl.SSLError, urllib.error.URLError):
             return False
 
-    # -- lifecycle
-    def up(self) -> "ControlPlane":
-        with self._lock():
-            pid = self.pid()
-            if pid is not None:
-                if self.healthy() and self.kubeconfig.exists():
-                    self.log(f"control plane already running (pid {pid}, {self.server})")
-                    return self
-                # running but not (yet) ready: e.g. a concurrent `up` -- wait for it
-                self._wait_ready(pid, time.monotonic())
-                self._write_admin_kubeconfig()
-                return self
-            self._cleanup_stale()
-            try:
-                binary = gobuild.ensure_binary(self.log)
-            except gobuild.GoBuildError as e:
-                raise ControlPlaneError(str(e)) from e
-            return self._start(binary)
+    # -- lifecycle (up, down, status: tools/launcher.py)
+    def _prepare(self) -> Path:
+        try:
+            return gobuild.ensure_binary(self.log)
+        except gobuild.GoBuildError as e:
+            raise ControlPlaneError(str(e)) from e
 
     def _cleanup_stale(self) -> None:
         """Forget a previous (crashed or killed) instance: a fresh start gets new
@@ -283,16 +267,7 @@ class ControlPlane:
         )
         server = self.server
         pki = self.pki
-        procs.atomic_write(
-            pki / "controllers.kubeconfig",
-            render_kubeconfig(
-                server,
-                (pki / "ca.crt").read_bytes(),
-                ADMIN_USER,
-                (pki / "admin.crt").read_bytes(),
-                (pki / "admin.key").read_bytes(),
-            ),
-        )
+        procs.atomic_write(pki / "controllers.kubeconfig", self._admin_kubeconfig())
         args = [
             str(binary),
             f"--etcd-dir={self.state_dir / 'etcd'}",
@@ -318,84 +293,33 @@ class ControlPlane:
             "--profiling=false",
             *self.extra_apiserver_args,
         ]
-        proc = procs.spawn(
-            args,
-            log_file=self.log_file,
-            pid_file=self.pid_file,
-            cwd=self.state_dir,
-            die_with_parent=self.die_with_parent,
-        )
-        self._proc = proc  # keeps the Popen so an early exit is reaped and its code known
+        proc = self._spawn(args)
         self._wait_ready(proc.pid, t0)
-        self._write_admin_kubeconfig()
+        self._write_contract()
         self.last_ready_seconds = time.monotonic() - t0
         self.log(
             f"control plane ready in {self.last_ready_seconds:.1f}s (pid {proc.pid}, {server}, state {self.state_dir})"
         )
         return self
 
-    def _wait_ready(self, pid: int, t0: float) -> None:
-        def failed(exited: bool) -> None:
-            if not exited:
-                self._terminate(pid)
-            self._remove_runtime_files()
-
-        procs.wait_ready(
-            "control plane",
-            pid,
-            self.healthy,
-            t0=t0,
-            timeout=self.ready_timeout,
-            log_file=self.log_file,
-            on_failure=failed,
-            error=ControlPlaneError,
-            proc=getattr(self, "_proc", None),
-            interval=0.2,
-        )
-
-    def _remove_runtime_files(self) -> None:
-        procs.remove_files(self.pid_file, self.kubeconfig)
-
-    def _write_admin_kubeconfig(self) -> None:
+    def _admin_kubeconfig(self) -> str:
         pki = self.pki
-        procs.atomic_write(
-            self.kubeconfig,
-            render_kubeconfig(
-                self.server,
-                (pki / "ca.crt").read_bytes(),
-                ADMIN_USER,
-                (pki / "admin.crt").read_bytes(),
-                (pki / "admin.key").read_bytes(),
-            ),
+        return render_kubeconfig(
+            self.server,
+            (pki / "ca.crt").read_bytes(),
+            ADMIN_USER,
+            (pki / "admin.crt").read_bytes(),
+            (pki / "admin.key").read_bytes(),
         )
 
-    def _terminate(self, pid: int, timeout: float = STOP_TIMEOUT) -> None:
-        procs.terminate(pid, timeout, log=self.log, proc=getattr(self, "_proc", None))
+    def _write_contract(self) -> None:
+        procs.atomic_write(self.kubeconfig, self._admin_kubeconfig())
 
-    def down(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Stop the control plane and remove the state dir. True if one was running."""
-        with self._lock():
-            pid = self.pid()
-            ports = self.ports() or {}
-            if pid is not None:
-                self._terminate(pid, timeout)
-            still = procs.wait_ports_closed(ports.values())
-            if still and pid is not None:
-                raise ControlPlaneError(f"ports {still} still answer after stopping pid {pid}")
-            if self.state_dir.exists():
-                shutil.rmtree(self.state_dir)
-            return pid is not None
-
-    def status(self) -> dict:
-        pid = self.pid()
+    def _status_fields(self, pid: int | None) -> dict:
         return {
-            "state_dir": str(self.state_dir),
-            "running": pid is not None,
-            "pid": pid,
             "server": self.server if pid else None,
             "ready": bool(pid) and self.healthy(),
             "kubeconfig": str(self.kubeconfig) if pid and self.kubeconfig.exists() else None,
-            "log": str(self.log_file),
         }
 
     def mint_kubeconfig(
@@ -417,43 +341,38 @@ class ControlPlane:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="cluster.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--state-dir", help="default: $DEVPI_CLUSTER_DIR or <repo>/.cluster")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p_up = sub.add_parser("up", help="build if needed, start, wait until ready (idempotent)")
-    p_up.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT, help="seconds to wait for ready")
-    sub.add_parser("down", help="stop and remove the state dir")
-    sub.add_parser("status", help="exit 0 if running and ready, 1 if running but not ready, 3 if stopped")
-    sub.add_parser("build", help="only build the binary (into the cache) and print its path")
-    p_mint = sub.add_parser("mint-kubeconfig", help="kubeconfig for a restricted identity")
-    p_mint.add_argument("--user", required=True)
-    p_mint.add_argument("--group", action="append", default=[], dest="groups")
-    p_mint.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-
-    cp = ControlPlane(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT))
-    try:
-        if args.cmd == "up":
-            cp.up()
-            print(f"kubeconfig: {cp.kubeconfig}\n  export KUBECONFIG={cp.kubeconfig}\n  kubectl get ns")
-        elif args.cmd == "down":
-            print("stopped" if cp.down() else "not running", f"(removed {cp.state_dir})")
-        elif args.cmd == "status":
-            st = cp.status()
-            print(json.dumps(st, indent=2))
-            return 0 if st["ready"] else (1 if st["running"] else 3)
-        elif args.cmd == "build":
+    def build(_cp: ControlPlane, _args) -> int:
+        try:
             print(gobuild.ensure_binary())
-        elif args.cmd == "mint-kubeconfig":
-            if cp.pid() is None:
-                print("warning: no control plane is running for", cp.state_dir, file=sys.stderr)
-            print(cp.mint_kubeconfig(args.user, args.groups, args.out))
-    except (ControlPlaneError, gobuild.GoBuildError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        except gobuild.GoBuildError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
+
+    def mint_arguments(p) -> None:
+        p.add_argument("--user", required=True)
+        p.add_argument("--group", action="append", default=[], dest="groups")
+        p.add_argument("--out", required=True)
+
+    def mint(cp: ControlPlane, args) -> int:
+        if cp.pid() is None:
+            print("warning: no control plane is running for", cp.state_dir, file=sys.stderr)
+        print(cp.mint_kubeconfig(args.user, args.groups, args.out))
+        return 0
+
+    return launcher.cli(
+        argv,
+        prog="cluster.py",
+        doc=__doc__,
+        state_dir_help="default: $DEVPI_CLUSTER_DIR or <repo>/.cluster",
+        make=lambda args: ControlPlane(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT)),
+        up_hint=lambda cp: f"kubeconfig: {cp.kubeconfig}\n  export KUBECONFIG={cp.kubeconfig}\n  kubectl get ns",
+        commands={
+            "build": ("only build the binary (into the cache) and print its path", lambda p: None, build),
+            "mint-kubeconfig": ("kubeconfig for a restricted identity", mint_arguments, mint),
+        },
+        default_ready_timeout=DEFAULT_READY_TIMEOUT,
+    )
 
 
 if __name__ == "__main__":

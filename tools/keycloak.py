@@ -37,7 +37,6 @@ Needs `java` (17 or newer) on PATH or $JAVA_HOME. Standard library only.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling tools modules, also when loaded by tests
+import launcher  # noqa: E402
 import procs  # noqa: E402
 from cache import cache_root, flock, short_hash  # noqa: E402
 from ports import free_port, port_open  # noqa: E402, F401 -- port_open and pid_alive: also for the tests
@@ -70,7 +70,6 @@ REALM = "theedgeworks"
 DEFAULT_REALM_FILES = (REPO / "tests" / "keycloak" / "realm-theedgeworks.json",)
 ADMIN_USERNAME = "admin"
 DEFAULT_READY_TIMEOUT = 300.0
-STOP_TIMEOUT = 30.0
 # the environment of the calling shell must not configure the test instance
 DROPPED_ENV_PREFIXES = ("KC_", "KEYCLOAK_ADMIN", "QUARKUS_")
 AUGMENTATION_MARK = "Updating the configuration"  # kc.sh's first line when it (re)builds itself
@@ -84,8 +83,7 @@ class KeycloakError(RuntimeError):
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("DEVPI_KEYCLOAK_DIR")
-    return Path(env).expanduser().resolve() if env else REPO / ".keycloak"
+    return launcher.default_state_dir("DEVPI_KEYCLOAK_DIR", REPO / ".keycloak")
 
 
 def dist_dir() -> Path:
@@ -187,8 +185,15 @@ def ensure_dist(log: Callable[[str], None] = print) -> Path:
 # --------------------------------------------------------------------------- instance
 
 
-class Keycloak:
-    """One Keycloak instance, identified by its state dir."""
+class Keycloak(launcher.Launcher):
+    """One Keycloak instance, identified by its state dir (lifecycle: tools/launcher.py)."""
+
+    KIND = "keycloak"
+    WHAT = "keycloak"
+    LOG_NAME = "keycloak.log"
+    CONTRACT_NAME = "env"  # see env_file
+    ERROR = KeycloakError
+    KILL_GROUP = True  # kc.sh forwards SIGTERM to the JVM; a SIGKILL must reach the JVM too
 
     def __init__(
         self,
@@ -203,15 +208,15 @@ class Keycloak:
         """die_with_parent: Keycloak gets SIGTERM when the process that started it dies
         (Linux PR_SET_PDEATHSIG) -- for test sessions that may be killed without running
         their teardown. Not for the CLI `up`."""
-        self.state_dir = Path(state_dir).expanduser().resolve() if state_dir else default_state_dir()
+        super().__init__(
+            Path(state_dir).expanduser().resolve() if state_dir else default_state_dir(),
+            ready_timeout=ready_timeout,
+            die_with_parent=die_with_parent,
+            log=log,
+        )
         self.realm_files = [Path(f) for f in realm_files]
         self.extra_args = list(extra_args) + shlex.split(os.environ.get("DEVPI_KEYCLOAK_EXTRA_ARGS", ""))
-        self.ready_timeout = ready_timeout
-        self.die_with_parent = die_with_parent
-        self.log = log or (lambda msg: print(msg, flush=True))
-        self.last_ready_seconds: float | None = None
         self.last_start_augmented: bool | None = None
-        self._proc: subprocess.Popen | None = None
 
     # -- files
     @property
@@ -221,37 +226,28 @@ class Keycloak:
     @property
     def env_file(self) -> Path:
         """KEYCLOAK_URL=..., KEYCLOAK_ADMIN_USERNAME=..., KEYCLOAK_ADMIN_PASSWORD=...; only while ready."""
-        return self.state_dir / "env"
-
-    @property
-    def log_file(self) -> Path:
-        return self.state_dir / "keycloak.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.state_dir / "pid"
+        return self.contract_file
 
     @property
     def instance_file(self) -> Path:
         return self.state_dir / "instance.json"
 
-    def _lock(self):
-        return procs.state_lock("keycloak", self.state_dir)
-
     def instance(self) -> dict | None:
-        try:
-            return json.loads(self.instance_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+        return self._read_json(self.instance_file)
 
     @property
     def port(self) -> int | None:
         inst = self.instance()
         return inst["port"] if inst else None
 
+    def _ports(self) -> list[int]:
+        return [self.port] if self.port else []
+
     @property
     def url(self) -> str | None:
         return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    address = url
 
     @property
     def admin_username(self) -> str | None:
@@ -293,29 +289,18 @@ class Keycloak:
         except (OSError, urllib.error.URLError):
             return False
 
-    # -- lifecycle
-    def up(self) -> Keycloak:
-        with self._lock():
-            pid = self.pid()
-            if pid is not None:
-                if self.healthy() and self.env_file.exists():
-                    self.log(f"keycloak already running (pid {pid}, {self.url})")
-                    return self
-                # running but not (yet) ready: e.g. a crashed `up` -- wait for it
-                self._wait_ready(pid, time.monotonic())
-                self._write_env()
-                return self
-            self._cleanup_stale()
-            java = java_binary()
-            if not java:
-                raise KeycloakError(
-                    "`java` not found (PATH, $JAVA_HOME); Keycloak needs Java 17 or newer "
-                    "(Debian: apt-get install openjdk-17-jre-headless)"
-                )
-            major = java_major(java)
-            if major is not None and major < 17:
-                raise KeycloakError(f"{java} is Java {major}; Keycloak {VERSION} needs Java 17 or newer")
-            return self._start(ensure_dist(self.log))
+    # -- lifecycle (up, down, status: tools/launcher.py)
+    def _prepare(self) -> Path:
+        java = java_binary()
+        if not java:
+            raise KeycloakError(
+                "`java` not found (PATH, $JAVA_HOME); Keycloak needs Java 17 or newer "
+                "(Debian: apt-get install openjdk-17-jre-headless)"
+            )
+        major = java_major(java)
+        if major is not None and major < 17:
+            raise KeycloakError(f"{java} is Java {major}; Keycloak {VERSION} needs Java 17 or newer")
+        return ensure_dist(self.log)
 
     def _cleanup_stale(self) -> None:
         """Forget a previous (crashed or killed) instance: a fresh start gets a new
@@ -386,17 +371,9 @@ class Keycloak:
             "--import-realm",
             *self.extra_args,
         ]
-        proc = procs.spawn(
-            args,
-            log_file=self.log_file,
-            pid_file=self.pid_file,
-            cwd=self.state_dir,
-            env=env,
-            die_with_parent=self.die_with_parent,
-        )
-        self._proc = proc  # keeps the Popen so an early exit is reaped and its code known
+        proc = self._spawn(args, env)
         self._wait_ready(proc.pid, t0)
-        self._write_env()
+        self._write_contract()
         self.last_ready_seconds = time.monotonic() - t0
         self.last_start_augmented = AUGMENTATION_MARK in _read(self.log_file)
         note = ""
@@ -420,27 +397,10 @@ class Keycloak:
             os.replace(tmp, seed)
             self.log(f"cached the augmented build for later starts in {seed}")
 
-    def _wait_ready(self, pid: int, t0: float) -> None:
-        def failed(exited: bool) -> None:
-            self._terminate_all()  # also a JVM left behind by an exited kc.sh
-            self._remove_runtime_files()
+    def _stop_after_failed_start(self, pid: int, exited: bool) -> None:
+        self._stop(launcher.STOP_TIMEOUT)  # also a JVM left behind by an exited kc.sh
 
-        procs.wait_ready(
-            "keycloak",
-            pid,
-            self.healthy,
-            t0=t0,
-            timeout=self.ready_timeout,
-            log_file=self.log_file,
-            on_failure=failed,
-            error=KeycloakError,
-            proc=self._proc,
-        )
-
-    def _remove_runtime_files(self) -> None:
-        procs.remove_files(self.pid_file, self.env_file)
-
-    def _write_env(self) -> None:
+    def _write_contract(self) -> None:
         procs.atomic_write(
             self.env_file,
             f"KEYCLOAK_URL={self.url}\n"
@@ -448,41 +408,20 @@ class Keycloak:
             f"KEYCLOAK_ADMIN_PASSWORD={self.admin_password}\n",
         )
 
-    def _terminate(self, pid: int, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM (kc.sh forwards it to the JVM), then SIGKILL to its process group."""
-        procs.terminate(pid, timeout, log=self.log, proc=self._proc, kill_group=True)
-
-    def _terminate_all(self, timeout: float = STOP_TIMEOUT) -> None:
-        pid = self.pid()
-        if pid is not None:
-            self._terminate(pid, timeout)
-        for p in self.jvm_pids():  # a JVM left behind by a killed kc.sh
+    def _stop(self, timeout: float) -> bool:
+        """kc.sh and a JVM left behind by a killed kc.sh; True if either ran."""
+        running = super()._stop(timeout)
+        for p in self.jvm_pids():
             self._terminate(p, timeout)
+            running = True
+        return running
 
-    def down(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Stop Keycloak and remove the state dir. True if one was running."""
-        with self._lock():
-            running = self.pid() is not None or bool(self.jvm_pids())
-            port = self.port
-            self._terminate_all(timeout)
-            still = procs.wait_ports_closed([port] if port else [])
-            if running and still:
-                raise KeycloakError(f"port {port} still answers after stopping keycloak of {self.state_dir}")
-            if self.state_dir.exists():
-                shutil.rmtree(self.state_dir)
-            return running
-
-    def status(self) -> dict:
-        pid = self.pid()
+    def _status_fields(self, pid: int | None) -> dict:
         return {
-            "state_dir": str(self.state_dir),
-            "running": pid is not None,
-            "pid": pid,
             "jvm_pids": self.jvm_pids(),  # also a JVM orphaned by a killed kc.sh (`down` stops it)
             "url": self.url if pid else None,
             "ready": bool(pid) and self.healthy(),
             "env": str(self.env_file) if pid and self.env_file.exists() else None,
-            "log": str(self.log_file),
         }
 
 
@@ -503,38 +442,28 @@ def _read(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="keycloak.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--state-dir", help="default: $DEVPI_KEYCLOAK_DIR or <repo>/.keycloak")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p_up = sub.add_parser("up", help="fetch if needed, start, wait until ready (idempotent)")
-    p_up.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT, help="seconds to wait for ready")
-    sub.add_parser("down", help="stop and remove the state dir")
-    sub.add_parser("status", help="exit 0 if running and ready, 1 if running but not ready, 3 if stopped")
-    sub.add_parser("fetch", help="only download, verify and unpack the distribution (into the cache); print its path")
-    args = ap.parse_args(argv)
+    def fetch(_kc: Keycloak, _args) -> int:
+        t0 = time.monotonic()
+        print(ensure_dist())
+        print(f"keycloak fetch: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+        return 0
 
-    kc = Keycloak(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT))
-    try:
-        if args.cmd == "up":
-            kc.up()
-            print(f"env: {kc.env_file}\n  set -a; . {kc.env_file}; set +a\n  {kc.realm_url()}")
-        elif args.cmd == "down":
-            print("stopped" if kc.down() else "not running", f"(removed {kc.state_dir})")
-        elif args.cmd == "status":
-            st = kc.status()
-            print(json.dumps(st, indent=2))
-            return 0 if st["ready"] else (1 if st["running"] else 3)
-        elif args.cmd == "fetch":
-            t0 = time.monotonic()
-            path = ensure_dist()
-            print(path)
-            print(f"keycloak fetch: {time.monotonic() - t0:.1f}s", file=sys.stderr)
-    except KeycloakError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return launcher.cli(
+        argv,
+        prog="keycloak.py",
+        doc=__doc__,
+        state_dir_help="default: $DEVPI_KEYCLOAK_DIR or <repo>/.keycloak",
+        make=lambda args: Keycloak(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT)),
+        up_hint=lambda kc: f"env: {kc.env_file}\n  set -a; . {kc.env_file}; set +a\n  {kc.realm_url()}",
+        commands={
+            "fetch": (
+                "only download, verify and unpack the distribution (into the cache); print its path",
+                lambda p: None,
+                fetch,
+            )
+        },
+        default_ready_timeout=DEFAULT_READY_TIMEOUT,
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ What both do alike with the one server process each runs out of a state dir: the
 state dir, a file written atomically with a mode, the start of the child (its log, its own
 session, optionally SIGTERM when the parent dies, its pid file), whether a pid still runs and
 what it runs, the wait until it is ready, its stop (SIGTERM, then SIGKILL), the wait for its
-ports to close, and the removal of a stale instance's files. What a launcher checks, starts
-and reports stays in the launcher. Linux (/proc, PR_SET_PDEATHSIG); standard library only.
+ports to close, and the removal of a stale instance's files. The lifecycle built on them (up,
+down, status) is tools/launcher.py; what a launcher checks, starts and reports stays in the
+launcher. Linux (/proc, PR_SET_PDEATHSIG); standard library only.
 """
 
 from __future__ import annotations
