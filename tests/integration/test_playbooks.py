@@ -7,8 +7,16 @@ import json
 import pytest
 import yaml
 
-from helpers.kube import delete_namespace
-from helpers.site import SECRET_NAMES, api_writes, read_secrets, run_playbook, run_site, writes_between
+from helpers.kube import delete_namespace, kubectl
+from helpers.site import (
+    SECRET_NAMES,
+    api_writes,
+    create_opaque_tls,
+    read_secrets,
+    run_playbook,
+    run_site,
+    writes_between,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +39,14 @@ def test_demo_inputs_then_bootstrap_example(kubeconfig, namespace, tmp_path):
     assert {item["name"]: item["action"] for item in boot.report} == dict.fromkeys(SECRET_NAMES, "created")
 
 
-def test_role_included_twice_in_one_play_reports_each_namespace_on_its_own(kubeconfig, namespace, inputs, tmp_path):
-    """A bootstrap play that loops include_role over namespaces: registered results of one inclusion must not be
-    read as the next one's (the second namespace, already prepared, gets no write and reports every Secret kept)."""
+def test_role_included_in_a_loop_over_namespaces(kubeconfig, namespace, inputs, tmp_path):
+    """A bootstrap play that loops include_role over namespaces with the default loop variable `item`, which the
+    role's own loops must not shadow: the first namespace holds an Opaque devpi-tls to replace (a loop of the role
+    that uses devpi_secrets_namespace), the second is prepared already and gets no write."""
     prepared = namespace + "-b"
     assert run_site(kubeconfig, prepared, inputs).rc == 0
+    kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
+    create_opaque_tls(kubeconfig, namespace, inputs)
     out = tmp_path / "reports.json"
     play = [
         {
@@ -58,17 +69,19 @@ def test_role_included_twice_in_one_play_reports_each_namespace_on_its_own(kubec
         }
     ]
     (tmp_path / "twice.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    variables = inputs.vars(kubeconfig, "unused")
+    variables = dict(inputs.vars(kubeconfig, "unused"), devpi_secrets_replace_wrong_type=True)
     variables.pop("devpi_secrets_namespace")
     before = api_writes(kubeconfig)
     try:
         run = run_playbook(str(tmp_path / "twice.yml"), variables, tmp_path)
         assert run.rc == 0, run.output[-4000:]
         writes = writes_between(before, api_writes(kubeconfig))
-        # The new namespace: one namespace and five Secrets created; the prepared one: nothing.
-        assert writes == {("POST", "namespaces"): 1, ("POST", "secrets"): len(SECRET_NAMES)}, writes
+        # The first namespace: devpi-tls deleted and created again with its type, the other four created; the
+        # prepared one: nothing.
+        assert writes == {("DELETE", "secrets"): 1, ("POST", "secrets"): len(SECRET_NAMES)}, writes
+        secrets = read_secrets(kubeconfig, namespace)
+        assert set(secrets) == set(SECRET_NAMES) and secrets["devpi-tls"]["type"] == "kubernetes.io/tls"
         last = json.loads(out.read_text())
         assert {item["name"]: item["action"] for item in last} == dict.fromkeys(SECRET_NAMES, "kept")
-        assert set(read_secrets(kubeconfig, namespace)) == set(SECRET_NAMES)
     finally:
         delete_namespace(prepared, kubeconfig=kubeconfig, timeout=120)
