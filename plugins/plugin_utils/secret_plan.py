@@ -41,9 +41,15 @@ def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
+def loop_item(result):
+    """The item of one result of a registered loop, whatever the task's ``loop_var`` (the role names its own, so
+    that a play can include it in a loop over ``item``)."""
+    return result.get(result.get("ansible_loop_var") or "item")
+
+
 def _item_names(result):
     """``(secret, key)`` of a loop result whose item is ``[secret_row, key_row]``."""
-    item = result.get("item") or [{}, {}]
+    item = loop_item(result) or [{}, {}]
     return item[0].get("name"), item[1].get("key")
 
 

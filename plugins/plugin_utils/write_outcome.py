@@ -16,6 +16,7 @@ import json
 import re
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import loop_item
 
 _STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
 
@@ -126,7 +127,7 @@ def _delete_outcomes(deleted, secrets):
             text, conflict = describe_error(result, secrets)
             if conflict or "recondition" in text:
                 text += " (it was changed or recreated after this run read it: not deleted)"
-            name = (result.get("item") or {}).get("name", "?")
+            name = (loop_item(result) or {}).get("name", "?")
             out.append({"kind": "Secret", "name": name, "status": "failed", "error": text, "conflict": conflict})
             out[-1]["verb"] = "delete"
     return out

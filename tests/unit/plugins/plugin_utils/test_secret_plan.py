@@ -14,6 +14,7 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan imp
     current_values,
     generated_values,
     htpasswd_content,
+    loop_item,
     secret_plan,
 )
 
@@ -57,7 +58,9 @@ def random_results(values: dict, flags: dict | None = None):
     for (name, key), value in values.items():
         row = ROWS[name]
         key_row = next(k for k in row["keys"] if k["key"] == key)
-        result = {"item": [row, key_row], "changed": value is not None}
+        # as Ansible registers it with the role's loop_var
+        result = {"_devpi_secrets_key": [row, key_row], "ansible_loop_var": "_devpi_secrets_key"}
+        result["changed"] = value is not None
         if value is not None:
             result.update(value=value, generated=True)
         result.update((flags or {}).get((name, key), {}))
@@ -243,7 +246,10 @@ def test_report_holds_no_value_even_with_fingerprints():
 def test_generated_values_prefers_the_new_value_and_skips_skipped_items():
     cluster = filled_cluster()
     results = random_results({("devpi-secret", "secret"): "N" * 44, (CLIENT, "password"): None})
-    results["results"].append({"skipped": True, "item": [ROWS["devpi-oauth2-proxy-secret"], {"key": "cookie-secret"}]})
+    results["results"].append(
+        {"skipped": True, "ansible_loop_var": "_devpi_secrets_key",
+         "_devpi_secrets_key": [ROWS["devpi-oauth2-proxy-secret"], {"key": "cookie-secret"}]}
+    )  # fmt: skip
     assert generated_values(results, cluster, TABLE) == {
         "devpi-secret": {"secret": "N" * 44},
         CLIENT: {"password": "P" * 32},
@@ -263,3 +269,9 @@ def test_htpasswd_content(current, expected):
     if action == "created":
         result["lines"] = {"alice": "alice:h"}
     assert htpasswd_content(result, current) == expected
+
+
+def test_loop_item_follows_the_loop_var_and_falls_back_to_item():
+    registered = {"ansible_loop_var": "_devpi_secrets_key", "_devpi_secrets_key": [1, 2], "item": "outer"}
+    assert loop_item(registered) == [1, 2]
+    assert loop_item({"item": [1, 2]}) == [1, 2]

@@ -111,8 +111,10 @@ def test_a_refused_delete_stops_every_write():
         "secrets": [{"name": "devpi-tls", "action": "replaced"}, {"name": "other", "action": "updated"}],
         "report": [{"name": "devpi-tls", "action": "replaced"}, {"name": "other", "action": "updated"}],
     }
-    deleted = {"failed": True, "results": [{"failed": True, "item": {"name": "devpi-tls"}, "msg": _status(
-        409, "Conflict", "Precondition failed: UID in precondition: u, UID in object meta: v")}]}  # fmt: skip
+    failed_delete = {"failed": True, "ansible_loop_var": "_devpi_secrets_delete", "_devpi_secrets_delete": {
+        "name": "devpi-tls"}, "msg": _status(409, "Conflict", "Precondition failed: UID in precondition: u, UID in "
+                                             "object meta: v")}  # fmt: skip
+    deleted = {"failed": True, "results": [failed_delete]}
     report = secret_report(plan, {}, deleted=deleted)
     assert [(e["name"], e["verb"]) for e in report["errors"]] == [("devpi-tls", "delete"), ("other", "update")]
     assert "not deleted" in report["errors"][0]["error"] and "delete was refused" in report["errors"][1]["error"]
