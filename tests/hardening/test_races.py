@@ -13,8 +13,8 @@ import os
 import pytest
 from hardening_support import delta, env_with_callback, failure_text, find_leaks, secret_values, writes_by_code
 
-from helpers.kube import kubectl
-from helpers.site import make_inputs, read_secrets, run_site
+from helpers.kube import delete_namespace, kubectl
+from helpers.site import SECRET_NAMES, make_inputs, read_secrets, run_playbook, run_site
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +84,65 @@ def test_a_wrong_type_secret_recreated_meanwhile_is_not_deleted(kubeconfig, name
     tls = read_secrets(kubeconfig, namespace)["devpi-tls"]
     assert dec(tls, "marker") == b"recreated", "the Secret recreated meanwhile was deleted"
     assert run.rc != 0 and "devpi-tls" in message and "recondition" in message, message[-3000:]
+
+
+def test_a_refused_delete_is_not_reported_again_by_the_next_inclusion_of_the_role(kubeconfig, namespace, tmp_path):
+    """A play that loops include_role over two namespaces and goes on past a failed one (apply: ignore_errors). In the
+    first, a wrong-type delete is refused (the Secret was recreated meanwhile, as above); the second namespace needs
+    no write. Its outcome must not be built from the first inclusion's registered results: no error, nothing failed."""
+    inputs = make_inputs(tmp_path / "in")
+    prepared = namespace + "-b"
+    assert run_site(kubeconfig, prepared, inputs).rc == 0
+    kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
+    base = ["kubectl", f"--kubeconfig={kubeconfig}", "-n", namespace]
+    kubectl("-n", namespace, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=first",
+            kubeconfig=kubeconfig)  # fmt: skip
+    recreate = [
+        [*base, "delete", "secret", "devpi-tls"],
+        [*base, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=recreated"],
+    ]
+    out = tmp_path / "reports.json"
+    play = [
+        {
+            "name": "Two namespaces in one play, going on past a failed one",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Prepare each namespace",
+                    "ansible.builtin.include_role": {
+                        "name": "theedgeworks.devpi.devpi_secrets",
+                        "apply": {"ignore_errors": True},
+                    },
+                    "vars": {"devpi_secrets_namespace": "{{ item }}"},
+                    "loop": [namespace, prepared],
+                },
+                {
+                    "name": "Keep the outcome of the last inclusion",
+                    "ansible.builtin.copy": {
+                        "content": "{{ {'report': devpi_secrets_report, 'errors': _devpi_secrets_outcome.errors}"
+                        " | to_json }}",
+                        "dest": str(out),
+                    },
+                },
+            ],
+        }
+    ]
+    (tmp_path / "twice.yml").write_text(json.dumps(play))
+    variables = dict(inputs.vars(kubeconfig, "unused"), devpi_secrets_replace_wrong_type=True)
+    variables.pop("devpi_secrets_namespace")
+    try:
+        run = run_playbook(str(tmp_path / "twice.yml"), variables, tmp_path, env=hook(tmp_path, *recreate))
+        print(f"\n[hardening] refused delete, then a namespace with nothing to do: rc={run.rc}, recap={run.recap}")
+        assert [h["rc"] for h in hook_ran(tmp_path)] == [0, 0]
+        assert run.rc == 0, failure_text(run.output)[-3000:]
+        assert dec(read_secrets(kubeconfig, namespace)["devpi-tls"], "marker") == b"recreated"
+        # the first inclusion's refusal: its failed delete and its "Fail when a write was refused", both ignored
+        assert run.recap["ignored"] == 2, run.recap
+        last = json.loads(out.read_text())
+        assert last["errors"] == [], last["errors"]
+        assert {item["name"]: item["action"] for item in last["report"]} == dict.fromkeys(SECRET_NAMES, "kept")
+        assert not any("error" in item for item in last["report"]), last["report"]
+    finally:
+        delete_namespace(prepared, kubeconfig=kubeconfig, timeout=120)
