@@ -27,7 +27,8 @@ def _merged(current, wanted):
 
 
 def keycloak_plan(client_result, secret_result, host, client_id, realm, url, given_secret=None, secrets=()):
-    """``{problems, redirect_uris, web_origins, redirect_uris_added, web_origins_added}``, value-free.
+    """``{problems, redirect_uris, web_origins, redirect_uris_added, web_origins_added, changes}``, value-free;
+    ``changes``: the client misses an entry (a write is needed).
 
     ``secrets``: values to scrub from error texts (the auth secret or password, the given client secret).
     """
@@ -37,6 +38,7 @@ def keycloak_plan(client_result, secret_result, host, client_id, realm, url, giv
         "web_origins": [],
         "redirect_uris_added": [],
         "web_origins_added": [],
+        "changes": False,
     }
     where = (
         "Keycloak client '%s' of realm '%s' at %s (devpi_secrets_oauth2_client_id, devpi_secrets_keycloak_realm)"
@@ -73,6 +75,7 @@ def keycloak_plan(client_result, secret_result, host, client_id, realm, url, giv
     redirect, origin = wanted_entries(host)
     plan["redirect_uris"], plan["redirect_uris_added"] = _merged(client.get("redirectUris"), [redirect])
     plan["web_origins"], plan["web_origins_added"] = _merged(client.get("webOrigins"), [origin])
+    plan["changes"] = bool(plan["redirect_uris_added"] or plan["web_origins_added"])
     if (secret_result or {}).get("failed") or not (secret_result or {}).get("clientsecret_info"):
         plan["problems"].append(
             "Cannot read the secret of %s: %s"

@@ -26,6 +26,7 @@ def test_adds_only_what_is_missing_and_keeps_the_rest():
     assert p["web_origins"] == ["https://other.theedgeworks.ai", "https://pypi.theedgeworks.ai"]
     done = dict(CLIENT, redirectUris=p["redirect_uris"], webOrigins=p["web_origins"])
     assert plan(done)["redirect_uris_added"] == [] and plan(done)["web_origins_added"] == []
+    assert p["changes"] is True and plan(done)["changes"] is False
     assert "kc-secret-value" not in json.dumps(p)
 
 
