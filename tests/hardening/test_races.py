@@ -14,7 +14,7 @@ import pytest
 from hardening_support import delta, env_with_callback, failure_text, find_leaks, secret_values, writes_by_code
 
 from helpers.kube import delete_namespace, kubectl
-from helpers.site import SECRET_NAMES, make_inputs, read_secrets, run_playbook, run_site
+from helpers.site import SECRET_NAMES, looped_include_play, make_inputs, read_secrets, run_playbook, run_site
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,19 @@ def hook(tmp_path, *commands: list[str]) -> dict:
 
 def hook_ran(tmp_path) -> list[dict]:
     return [json.loads(line) for line in (tmp_path / "hook.log").read_text().splitlines()]
+
+
+def opaque_tls_recreated_in_the_window(kubeconfig: str, namespace: str) -> list[list[str]]:
+    """Namespace with an Opaque devpi-tls (marker=first), and the hook commands that delete it and create it again
+    (marker=recreated) between the role's read and its writes."""
+    kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
+    base = ["kubectl", f"--kubeconfig={kubeconfig}", "-n", namespace]
+    kubectl("-n", namespace, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=first",
+            kubeconfig=kubeconfig)  # fmt: skip
+    return [
+        [*base, "delete", "secret", "devpi-tls"],
+        [*base, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=recreated"],
+    ]
 
 
 def test_a_lost_create_race_brings_the_winner_to_the_inputs_in_the_same_run(kubeconfig, namespace, tmp_path):
@@ -67,14 +80,7 @@ def test_a_wrong_type_secret_recreated_meanwhile_is_not_deleted(kubeconfig, name
     """devpi-tls is Opaque (wrong type) and the role may replace it; between its read and its delete, someone deletes
     and recreates it. The delete carries the uid and resourceVersion read, so it is refused and the new one stays."""
     inputs = make_inputs(tmp_path / "in")
-    kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
-    base = ["kubectl", f"--kubeconfig={kubeconfig}", "-n", namespace]
-    kubectl("-n", namespace, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=first",
-            kubeconfig=kubeconfig)  # fmt: skip
-    recreate = [
-        [*base, "delete", "secret", "devpi-tls"],
-        [*base, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=recreated"],
-    ]
+    recreate = opaque_tls_recreated_in_the_window(kubeconfig, namespace)
     run = run_site(
         kubeconfig, namespace, inputs, extra={"devpi_secrets_replace_wrong_type": True}, env=hook(tmp_path, *recreate)
     )
@@ -93,42 +99,9 @@ def test_a_refused_delete_is_not_reported_again_by_the_next_inclusion_of_the_rol
     inputs = make_inputs(tmp_path / "in")
     prepared = namespace + "-b"
     assert run_site(kubeconfig, prepared, inputs).rc == 0
-    kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
-    base = ["kubectl", f"--kubeconfig={kubeconfig}", "-n", namespace]
-    kubectl("-n", namespace, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=first",
-            kubeconfig=kubeconfig)  # fmt: skip
-    recreate = [
-        [*base, "delete", "secret", "devpi-tls"],
-        [*base, "create", "secret", "generic", "devpi-tls", "--from-literal=marker=recreated"],
-    ]
+    recreate = opaque_tls_recreated_in_the_window(kubeconfig, namespace)
     out = tmp_path / "reports.json"
-    play = [
-        {
-            "name": "Two namespaces in one play, going on past a failed one",
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "tasks": [
-                {
-                    "name": "Prepare each namespace",
-                    "ansible.builtin.include_role": {
-                        "name": "theedgeworks.devpi.devpi_secrets",
-                        "apply": {"ignore_errors": True},
-                    },
-                    "vars": {"devpi_secrets_namespace": "{{ item }}"},
-                    "loop": [namespace, prepared],
-                },
-                {
-                    "name": "Keep the outcome of the last inclusion",
-                    "ansible.builtin.copy": {
-                        "content": "{{ {'report': devpi_secrets_report, 'errors': _devpi_secrets_outcome.errors}"
-                        " | to_json }}",
-                        "dest": str(out),
-                    },
-                },
-            ],
-        }
-    ]
+    play = looped_include_play([namespace, prepared], out, apply={"ignore_errors": True})
     (tmp_path / "twice.yml").write_text(json.dumps(play))
     variables = dict(inputs.vars(kubeconfig, "unused"), devpi_secrets_replace_wrong_type=True)
     variables.pop("devpi_secrets_namespace")

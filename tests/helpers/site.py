@@ -197,3 +197,32 @@ def create_opaque_tls(kubeconfig: str, namespace: str, inputs: Inputs) -> None:
         "create", "secret", "generic", "devpi-tls", "-n", namespace, f"--from-file=tls.crt={inputs.cert_file}",
         f"--from-file=tls.key={inputs.key_file}", kubeconfig=kubeconfig,
     )  # fmt: skip
+
+
+def looped_include_play(namespaces: list[str], report_file: Path, apply: dict | None = None) -> list:
+    """A play that includes the role once per namespace with the default loop variable `item`, as a bootstrap play
+    may, then writes the last inclusion's report and outcome errors to report_file (JSON)."""
+    include = {"name": "theedgeworks.devpi.devpi_secrets"}
+    if apply:
+        include["apply"] = apply
+    content = "{{ {'report': devpi_secrets_report, 'errors': _devpi_secrets_outcome.errors} | to_json }}"
+    return [
+        {
+            "name": "One inclusion of the role per namespace",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Prepare each namespace",
+                    "ansible.builtin.include_role": include,
+                    "vars": {"devpi_secrets_namespace": "{{ item }}"},
+                    "loop": list(namespaces),
+                },
+                {
+                    "name": "Keep the outcome of the last inclusion",
+                    "ansible.builtin.copy": {"content": content, "dest": str(report_file)},
+                },
+            ],
+        }
+    ]

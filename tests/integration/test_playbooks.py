@@ -12,6 +12,7 @@ from helpers.site import (
     SECRET_NAMES,
     api_writes,
     create_opaque_tls,
+    looped_include_play,
     read_secrets,
     run_playbook,
     run_site,
@@ -48,26 +49,7 @@ def test_role_included_in_a_loop_over_namespaces(kubeconfig, namespace, inputs, 
     kubectl("create", "namespace", namespace, kubeconfig=kubeconfig)
     create_opaque_tls(kubeconfig, namespace, inputs)
     out = tmp_path / "reports.json"
-    play = [
-        {
-            "name": "Two namespaces in one play",
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "tasks": [
-                {
-                    "name": "Prepare each namespace",
-                    "ansible.builtin.include_role": {"name": "theedgeworks.devpi.devpi_secrets"},
-                    "vars": {"devpi_secrets_namespace": "{{ item }}"},
-                    "loop": [namespace, prepared],
-                },
-                {
-                    "name": "Keep the report of the last inclusion",
-                    "ansible.builtin.copy": {"content": "{{ devpi_secrets_report | to_json }}", "dest": str(out)},
-                },
-            ],
-        }
-    ]
+    play = looped_include_play([namespace, prepared], out)
     (tmp_path / "twice.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     variables = dict(inputs.vars(kubeconfig, "unused"), devpi_secrets_replace_wrong_type=True)
     variables.pop("devpi_secrets_namespace")
@@ -82,6 +64,6 @@ def test_role_included_in_a_loop_over_namespaces(kubeconfig, namespace, inputs, 
         secrets = read_secrets(kubeconfig, namespace)
         assert set(secrets) == set(SECRET_NAMES) and secrets["devpi-tls"]["type"] == "kubernetes.io/tls"
         last = json.loads(out.read_text())
-        assert {item["name"]: item["action"] for item in last} == dict.fromkeys(SECRET_NAMES, "kept")
+        assert {item["name"]: item["action"] for item in last["report"]} == dict.fromkeys(SECRET_NAMES, "kept")
     finally:
         delete_namespace(prepared, kubeconfig=kubeconfig, timeout=120)
