@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="cluster.py",
         doc=__doc__,
         state_dir_help="default: $DEVPI_CLUSTER_DIR or <repo>/.cluster",
-        make=lambda args: ControlPlane(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT)),
+        launcher=ControlPlane,
         up_hint=lambda cp: f"kubeconfig: {cp.kubeconfig}\n  export KUBECONFIG={cp.kubeconfig}\n  kubectl get ns",
         commands={
             "build": ("only build the binary (into the cache) and print its path", lambda p: None, build),

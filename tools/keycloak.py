@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="keycloak.py",
         doc=__doc__,
         state_dir_help="default: $DEVPI_KEYCLOAK_DIR or <repo>/.keycloak",
-        make=lambda args: Keycloak(args.state_dir, ready_timeout=getattr(args, "timeout", DEFAULT_READY_TIMEOUT)),
+        launcher=Keycloak,
         up_hint=lambda kc: f"env: {kc.env_file}\n  set -a; . {kc.env_file}; set +a\n  {kc.realm_url()}",
         commands={
             "fetch": (

@@ -196,13 +196,13 @@ def cli(
     prog: str,
     doc: str,
     state_dir_help: str,
-    make: Callable[[argparse.Namespace], Launcher],
+    launcher: Callable[..., Launcher],
     up_hint: Callable[[Launcher], str],
     commands: Mapping[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] | None = None,
     default_ready_timeout: float,
 ) -> int:
     """The launchers' command line: up, down, status, and `commands` of their own (name: help, add arguments,
-    run(launcher, args) -> exit code or None)."""
+    run(launcher, args) -> exit code or None). `launcher(state_dir, ready_timeout=...)` makes the instance."""
     ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--state-dir", help=state_dir_help)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -214,7 +214,7 @@ def cli(
         add_arguments(sub.add_parser(name, help=help_text))
     args = ap.parse_args(argv)
 
-    instance = make(args)
+    instance = launcher(args.state_dir, ready_timeout=getattr(args, "timeout", default_ready_timeout))
     try:
         if args.cmd == "up":
             instance.up()
