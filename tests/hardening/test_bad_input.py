@@ -130,19 +130,50 @@ CASES = [
     ),  # fmt: skip
     Case(
         "password-empty",
-        ["devpi_secrets_basic_auth_password", "1 to 72 bytes"],
+        ["devpi_secrets_basic_auth_password", "12 to 72 bytes"],
         {"devpi_secrets_basic_auth_password": ""},
     ),
     Case(
         "password-73-bytes",
-        ["devpi_secrets_basic_auth_password", "1 to 72 bytes"],
+        ["devpi_secrets_basic_auth_password", "12 to 72 bytes"],
         {"devpi_secrets_basic_auth_password": "p" * 73},
     ),
     Case(
         "password-37-chars-74-bytes",
-        ["devpi_secrets_basic_auth_password", "1 to 72 bytes"],
+        ["devpi_secrets_basic_auth_password", "12 to 72 bytes"],
         {"devpi_secrets_basic_auth_password": "\u00e9" * 37},
     ),
+    # A given password Ansible's masking would corrupt (it occurs in the user name or in the hash's `$2y$` prefix), or
+    # too short to be a credential: the rule is 12 to 72 bytes, not inside the user name.
+    Case("password-in-user-name", ["devpi_secrets_basic_auth_password"], {"devpi_secrets_basic_auth_password": "pypi"}),
+    Case("password-y", ["devpi_secrets_basic_auth_password"], {"devpi_secrets_basic_auth_password": "y"}),
+    Case("password-dollar", ["devpi_secrets_basic_auth_password"], {"devpi_secrets_basic_auth_password": "$"}),
+    Case("password-user", ["devpi_secrets_basic_auth_password"], {"devpi_secrets_basic_auth_password": "user"}),
+    Case(
+        "password-11-bytes",
+        ["devpi_secrets_basic_auth_password", "12 to 72 bytes"],
+        {"devpi_secrets_basic_auth_password": "abcdefghijk"},
+    ),
+    Case(
+        "password-is-the-long-user-name",
+        ["devpi_secrets_basic_auth_password", "devpi_secrets_basic_auth_user"],
+        {
+            "devpi_secrets_basic_auth_user": "ci-uploader-for-pypi",
+            "devpi_secrets_basic_auth_password": "uploader-for-pypi",
+        },
+    ),
+    # The Keycloak admin password or service-account secret would travel in clear.
+    Case(
+        "keycloak-plain-http",
+        ["devpi_secrets_keycloak_url", "devpi_secrets_keycloak_allow_http"],
+        {
+            "devpi_secrets_keycloak_url": "http://sso.example",
+            "devpi_secrets_keycloak_realm": "r",
+            "devpi_secrets_keycloak_auth_username": "u",
+            "devpi_secrets_keycloak_auth_password": "p",
+        },
+    ),  # fmt: skip
+    Case("adopt-not-a-list", ["devpi_secrets_adopt"], {"devpi_secrets_adopt": {"devpi-basic-auth-client": 1}}),
     Case("cost-3", ["devpi_secrets_basic_auth_cost", "4 to 17"], {"devpi_secrets_basic_auth_cost": 3}),
     Case("cost-18", ["devpi_secrets_basic_auth_cost", "4 to 17"], {"devpi_secrets_basic_auth_cost": 18}),
     Case("rotate-unknown", ["devpi_secrets_rotate", "devpi-nope"], {"devpi_secrets_rotate": ["devpi-nope"]}),
@@ -151,7 +182,13 @@ CASES = [
         ["devpi_secrets_rotate", "devpi-tls holds no generated value"],
         {"devpi_secrets_rotate": ["devpi-tls"]},
     ),
-    Case("rotate-a-string", ["devpi_secrets_rotate"], {"devpi_secrets_rotate": "devpi-secret"}),
+    # A string is a comma-separated list, as for Ansible's `type: list` (what `-e devpi_secrets_rotate=a,b` gives).
+    Case(
+        "rotate-a-string-naming-an-unknown",
+        ["devpi_secrets_rotate", "devpi-nope"],
+        {"devpi_secrets_rotate": "devpi-secret,devpi-nope"},
+    ),
+    Case("rotate-a-number", ["devpi_secrets_rotate"], {"devpi_secrets_rotate": 5}),
     Case("namespace-uppercase", ["devpi_secrets_namespace", "DNS-1123"], {"devpi_secrets_namespace": "Devpi"}),
     Case("namespace-64-chars", ["devpi_secrets_namespace", "at most 63"], {"devpi_secrets_namespace": "d" * 64}),
     Case("api-unreachable", ["Cannot read namespace", "devpi_secrets_kubeconfig"], kubeconfig="unreachable"),

@@ -107,7 +107,13 @@ def ansible_env(**extra: str) -> dict:
 
 
 def run_playbook(
-    playbook: str, variables: dict, workdir: Path, *args: str, timeout: float = 300, env: dict | None = None
+    playbook: str,
+    variables: dict,
+    workdir: Path,
+    *args: str,
+    timeout: float = 300,
+    env: dict | None = None,
+    cwd: Path | None = None,
 ) -> Run:
     workdir.mkdir(parents=True, exist_ok=True)
     vars_file = workdir / f"vars-{_secrets.token_hex(4)}.json"
@@ -116,7 +122,7 @@ def run_playbook(
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / playbook), "-e", f"@{vars_file}", *args]
     capture = workdir / f"capture-{_secrets.token_hex(4)}.json"
     env = dict(env or ansible_env(), DEVPI_CAPTURE_FILE=str(capture))
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    proc = subprocess.run(cmd, cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     recap = {}
     match = _RECAP.search(proc.stdout)
     if match:

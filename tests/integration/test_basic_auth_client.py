@@ -149,7 +149,9 @@ def test_given_password_writes_no_client_secret_and_names_one_left_from_before(k
     assert entry["action"] == "unused" and "devpi_secrets_basic_auth_password" in entry["note"]
     assert CLIENT_SECRET in run.stdout.split("WARNING", 1)[1]
 
-    fresh = run_site(kubeconfig, namespace + "x", inputs, extra={"devpi_secrets_basic_auth_password": "given"})
+    fresh = run_site(
+        kubeconfig, namespace + "x", inputs, extra={"devpi_secrets_basic_auth_password": "given-by-the-user"}
+    )
     assert fresh.rc == 0 and secret(kubeconfig, namespace + "x", CLIENT_SECRET) is None
     assert CLIENT_SECRET not in [i["name"] for i in fresh.report]
     kubectl("delete", "namespace", namespace + "x", "--wait=false", kubeconfig=kubeconfig)
@@ -168,3 +170,42 @@ def test_an_invalid_stored_password_is_regenerated_with_a_warning(kubeconfig, na
     assert "password was not base64 of 24 bytes and was regenerated" in warning and "pip, twine and CI" in warning
     client = secret(kubeconfig, namespace, CLIENT_SECRET)
     assert verifies(dec(client, "password"), dec(secret(kubeconfig, namespace, "devpi-basic-auth"), "auth"))
+
+
+def test_a_working_1_0_0_password_of_another_form_moves_unchanged(kubeconfig, namespace, inputs):
+    """A password is invalid when it breaks the password rules or does not verify against the stored hash; its form
+    does not matter. A 1.0.0 password set by hand (not 32 URL-safe characters) that verifies moves unchanged."""
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    kubectl("delete", "secret", CLIENT_SECRET, "-n", namespace, kubeconfig=kubeconfig)
+    password = "correct horse battery staple"
+    line = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
+    auth = line.stdout.strip() + "\n"
+    data = {"auth": base64.b64encode(auth.encode()).decode(), "password": base64.b64encode(password.encode()).decode()}
+    kubectl("patch", "secret", "devpi-basic-auth", "-n", namespace, "--type=merge", "-p", json.dumps({"data": data}),
+            kubeconfig=kubeconfig)  # fmt: skip
+
+    run = run_site(kubeconfig, namespace, inputs)
+    assert run.rc == 0, run.output[-4000:]
+    assert dec(secret(kubeconfig, namespace, CLIENT_SECRET), "password").decode() == password
+    assert dec(secret(kubeconfig, namespace, "devpi-basic-auth"), "auth").decode() == auth, "the hash was replaced"
+    assert not [w for w in run.warnings if "regenerated" in w], run.warnings
+
+
+def test_a_hand_set_client_password_that_verifies_is_kept(kubeconfig, namespace, inputs):
+    """Someone set the client password and its hash by hand (both Secrets agree): nothing is written."""
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    password = "set-by-hand-for-ci-2026"
+    line = subprocess.run(["htpasswd", "-Bbn", "pypi-user", password], capture_output=True, text=True, check=True)
+    auth = line.stdout.strip() + "\n"
+    hashed = {"data": {"auth": base64.b64encode(auth.encode()).decode()}}
+    kubectl("patch", "secret", "devpi-basic-auth", "-n", namespace, "--type=merge", "-p", json.dumps(hashed),
+            kubeconfig=kubeconfig)  # fmt: skip
+    kubectl("patch", "secret", CLIENT_SECRET, "-n", namespace, "--type=merge", "-p",
+            json.dumps({"data": {"password": base64.b64encode(password.encode()).decode()}}),
+            kubeconfig=kubeconfig)  # fmt: skip
+    before = api_writes(kubeconfig)
+    run = run_site(kubeconfig, namespace, inputs)
+    assert run.rc == 0, run.output[-4000:]
+    assert writes_between(before, api_writes(kubeconfig)) == {}
+    assert run.action(CLIENT_SECRET) == "kept" and run.action("devpi-basic-auth") == "kept"
+    assert dec(secret(kubeconfig, namespace, CLIENT_SECRET), "password").decode() == password
