@@ -3,6 +3,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Which rule each input of the devpi_secrets role must pass, checked in the controller process.
 
+The inputs are read from the task's variables by the names in the role's ``meta/argument_specs.yml`` (as
+ansible-core's ``validate_argument_spec`` reads them), so no second list of names exists, and each is converted to the
+type the spec gives, the way Ansible's ``type: bool``/``int``/``list`` convert: ``-e name=false`` is the string
+``"false"`` until here, ``False`` after. The role's tasks use only the values returned here (``inputs``).
+
 The rules themselves are in ``module_utils/rules.py`` (shared with the modules) and ``plugin_utils/tls.py``. Every
 problem found is reported at once, naming the variable and never its value; nothing here contacts the cluster.
 """
@@ -13,6 +18,14 @@ import importlib.util
 import os
 import sys
 
+import yaml
+from ansible.module_utils.common.validation import (
+    check_type_bool,
+    check_type_dict,
+    check_type_int,
+    check_type_list,
+    check_type_str,
+)
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
@@ -22,13 +35,71 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     dns_label_problem,
     dns_subdomain_problem,
     host_name_problem,
-    htpasswd_password_problem,
     htpasswd_user_problem,
     label_problems,
+    plain_http_problem,
+    role_password_problem,
     token_problem,
 )
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
+PREFIX = "devpi_secrets_"
+# The inputs that are secrets. They are checked here but not returned in ``inputs``: this task's result is shown (it
+# is not no_log, so that its problems are), and the tasks that need them use the variables (strings: nothing to
+# convert).
+SECRET_INPUTS = frozenset(
+    (
+        "devpi_secrets_oauth2_client_secret",
+        "devpi_secrets_basic_auth_password",
+        "devpi_secrets_keycloak_auth_client_secret",
+        "devpi_secrets_keycloak_auth_password",
+    )
+)
+
+# How a value of each argument-spec type is converted (Ansible's own conversions). `raw` is left as it is.
+_CONVERT = {
+    "bool": check_type_bool,
+    "int": check_type_int,
+    "list": check_type_list,
+    "dict": check_type_dict,
+    "str": lambda value: check_type_str(value, allow_conversion=True),
+    "path": lambda value: check_type_str(value, allow_conversion=True),
+}
+_TYPE_WORDS = {
+    "bool": "a boolean (true/false, yes/no, 1/0)",
+    "int": "a whole number",
+    "list": "a list (or a comma-separated string)",
+    "dict": "a mapping",
+    "str": "a string",
+    "path": "a path",
+}
+
+
+def convert(options, values):
+    """``(converted, problems)``: each given value converted to its option's type; a value that does not convert is
+    a problem (by variable name) naming the variable and the type, never the value."""
+    converted, problems = {}, {}
+    for name, spec in options.items():
+        if name not in values or values[name] is None:
+            continue
+        kind = spec.get("type", "str")
+        convert_one = _CONVERT.get(kind)
+        if convert_one is None:
+            converted[name] = values[name]
+            continue
+        try:
+            converted[name] = convert_one(values[name])
+        except (TypeError, ValueError):
+            problems[name] = "%s must be %s, got a %s." % (name, _TYPE_WORDS[kind], type(values[name]).__name__)
+    return converted, problems
+
+
+def resolve_path(path, base):
+    """A file on the control node: ``~`` and environment variables expanded, a relative path taken from ``base`` (the
+    playbook's directory), the result absolute. One rule, used for the check and for the read."""
+    path = os.path.expandvars(os.path.expanduser(path))
+    return os.path.normpath(os.path.join(base, path))
+
 
 # Python libraries the role uses in the controller process (and in the kubernetes.core.k8s writes, which run on the
 # same interpreter), with the package to install.
@@ -43,8 +114,16 @@ def missing_libraries():
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("inputs", "rotatable", "names"))
+    _VALID_ARGS = frozenset(("argument_spec", "rotatable", "names"))
     _requires_connection = False
+
+    def _options(self, task_vars):
+        """The options of the role's argument spec (the file given, else the calling role's meta/argument_specs.yml)."""
+        path = self._task.args.get("argument_spec") or os.path.join(
+            task_vars.get("role_path") or "", "meta", "argument_specs.yml"
+        )
+        with open(path, encoding="utf-8") as spec:
+            return yaml.safe_load(spec)["argument_specs"]["main"]["options"]
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -60,13 +139,15 @@ class ActionModule(ActionBase):
         # Imported only now: tls.py needs cryptography, checked just above.
         from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.tls import check_pair
 
-        inputs = dict(self._task.args.get("inputs") or {})
         rotatable = list(self._task.args.get("rotatable") or [])
         names = list(self._task.args.get("names") or [])
-        problems, warnings = [], []
+        options = self._options(task_vars)
+        given = {name: task_vars[name] for name in options if name in task_vars}
+        inputs, type_problems = convert(options, self._templar.template(given))
+        problems, warnings = list(type_problems.values()), []
 
         def rule(name, problem, hint=""):
-            if problem is not None:
+            if problem is not None and name not in type_problems:
                 problems.append("%s %s.%s" % (name, problem, hint))
 
         rule("devpi_secrets_namespace", dns_label_problem(inputs.get("devpi_secrets_namespace")))
@@ -96,7 +177,7 @@ class ActionModule(ActionBase):
         if password is not None:
             rule(
                 "devpi_secrets_basic_auth_password",
-                htpasswd_password_problem(password),
+                role_password_problem(password, inputs.get("devpi_secrets_basic_auth_user")),
                 " Omit the variable to have a random password generated and kept.",
             )
         cost = inputs.get("devpi_secrets_basic_auth_cost")
@@ -107,8 +188,8 @@ class ActionModule(ActionBase):
                 "measured requests/s: cost 5 332, cost 10 11.3, cost 12 2.8. A long random password protects better "
                 "than a high cost." % cost
             )
-        days = inputs.get("devpi_secrets_tls_expiry_warning_days")
-        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        days = inputs.get("devpi_secrets_tls_expiry_warning_days", 0)
+        if not isinstance(days, int) or days < 0:
             problems.append("devpi_secrets_tls_expiry_warning_days must be a whole number of days (0 or more).")
             days = 0
         for problem in label_problems(inputs.get("devpi_secrets_labels")):
@@ -117,7 +198,9 @@ class ActionModule(ActionBase):
         rotate = inputs.get("devpi_secrets_rotate")
         if rotate == "all":
             rotate = list(rotatable)
-        elif not isinstance(rotate, list) or any(name not in rotatable for name in rotate):
+        elif isinstance(rotate, str):  # `-e devpi_secrets_rotate=a,b`: a list, as Ansible's `type: list` reads it
+            rotate = check_type_list(rotate)
+        if not isinstance(rotate, list) or any(name not in rotatable for name in rotate):
             problems.append(
                 "devpi_secrets_rotate must be 'all' or a list of names among %s (devpi-tls holds no generated value: "
                 "give a new certificate instead); got %s." % (", ".join(rotatable), _shape(rotate))
@@ -128,9 +211,18 @@ class ActionModule(ActionBase):
         if kubeconfig and not os.access(os.path.expanduser(kubeconfig), os.R_OK):
             problems.append("devpi_secrets_kubeconfig (%s) is not a readable file." % kubeconfig)
 
+        adopt = inputs.get("devpi_secrets_adopt") or []
+        if not all(isinstance(name, str) for name in adopt):
+            problems.append("devpi_secrets_adopt must be a list of Secret names.")
+
         tls = {}
         cert_file = inputs.get("devpi_secrets_tls_cert_file")
         key_file = inputs.get("devpi_secrets_tls_key_file")
+        base = task_vars.get("playbook_dir") or os.getcwd()
+        if cert_file:
+            cert_file = inputs["devpi_secrets_tls_cert_file"] = resolve_path(cert_file, base)
+        if key_file:
+            key_file = inputs["devpi_secrets_tls_key_file"] = resolve_path(key_file, base)
         if not (isinstance(cert_file, str) and cert_file and isinstance(key_file, str) and key_file):
             problems.append(
                 "devpi_secrets_tls_cert_file and devpi_secrets_tls_key_file must name the PEM certificate and key "
@@ -138,8 +230,8 @@ class ActionModule(ActionBase):
             )
         else:
             checked = check_pair(
-                os.path.expanduser(cert_file),
-                os.path.expanduser(key_file),
+                cert_file,
+                key_file,
                 inputs.get("devpi_secrets_tls_host") or "",
                 days,
                 "devpi_secrets_tls_cert_file",
@@ -154,6 +246,9 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=" ".join(problems), problems=problems)
         result.update(
             changed=False,
+            # Every input but the secrets by its name without the prefix (devpi_secrets_namespace -> namespace),
+            # converted.
+            inputs={name[len(PREFIX) :]: value for name, value in inputs.items() if name not in SECRET_INPUTS},
             rotate=rotate,
             password_given=password is not None,
             client_secret_given=client_secret is not None,
@@ -173,7 +268,10 @@ def keycloak_problems(inputs):
         if problem is not None:
             problems.append("%s %s." % (name, problem))
 
-    rule("devpi_secrets_keycloak_url", base_url_problem(inputs.get("devpi_secrets_keycloak_url")))
+    url = inputs.get("devpi_secrets_keycloak_url")
+    rule("devpi_secrets_keycloak_url", base_url_problem(url))
+    if not inputs.get("devpi_secrets_keycloak_allow_http"):
+        rule("devpi_secrets_keycloak_url", plain_http_problem(url))
     rule("devpi_secrets_keycloak_realm", token_problem(inputs.get("devpi_secrets_keycloak_realm")))
     given = {name: bool(inputs.get("devpi_secrets_keycloak_auth_" + name)) for name in KEYCLOAK_AUTH}
     client, user = given["client_id"] or given["client_secret"], given["username"] or given["password"]

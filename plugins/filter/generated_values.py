@@ -24,10 +24,13 @@ options:
     required: true
   table:
     description: The role's table of Secrets (for the places older releases kept a value, see
-      P(theedgeworks.devpi.current_values#filter)).
+      P(theedgeworks.devpi.draw_args#filter)).
     type: list
     elements: dict
     required: true
+  user:
+    description: The basic-auth user name (see P(theedgeworks.devpi.draw_args#filter)).
+    type: str
 """
 
 EXAMPLES = r"""

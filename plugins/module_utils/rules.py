@@ -19,6 +19,10 @@ MAX_COST = 17  # Apache htpasswd -B accepts 4..17; bcrypt itself 4..31
 WARN_COST = 7
 MAX_NAME_BYTES = 255
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything after the 72nd byte
+# A password of the devpi_secrets role (given, or found in the cluster and kept): long enough to be a credential,
+# and long enough that Ansible's masking of no_log values (every occurrence, in all output) cannot hit the user name,
+# the `$2y$05$` prefix of its hash or other ordinary text.
+MIN_ROLE_PASSWORD_BYTES = 12
 
 # C0 controls and DEL (line breaks, NUL, tab...) and the other characters Python's str.splitlines() breaks at.
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -81,6 +85,25 @@ def htpasswd_password_problem(password):
             "must not contain NUL, CR or LF (a line break usually comes from a file read with its final newline, "
             "and no browser can send it)"
         )
+    return None
+
+
+def role_password_problem(password, user):
+    """A basic-auth password of the devpi_secrets role: the bcrypt rules above, 12 to 72 bytes, and not a part of the
+    user name ``user`` (Ansible would mask it there)."""
+    size = _utf8_len(password) if isinstance(password, str) else None
+    if size is not None and not MIN_ROLE_PASSWORD_BYTES <= size <= MAX_PASSWORD_BYTES:
+        return "must be %d to %d bytes long (bcrypt uses only the first %d; shorter is no credential), got %d" % (
+            MIN_ROLE_PASSWORD_BYTES,
+            MAX_PASSWORD_BYTES,
+            MAX_PASSWORD_BYTES,
+            size,
+        )
+    problem = htpasswd_password_problem(password)
+    if problem is not None:
+        return problem
+    if isinstance(user, str) and password in user:
+        return "must not be a part of devpi_secrets_basic_auth_user (Ansible would mask it in the user name)"
     return None
 
 
@@ -164,6 +187,19 @@ def base_url_problem(url):
     """The base URL of a service: http(s)://host[:port][/path], no query or fragment, no blanks."""
     if not isinstance(url, str) or not _URL_RE.match(url):
         return "must be a base URL like https://sso.example.com (http or https, host, optional port and path)"
+    return None
+
+
+_LOOPBACK_RE = re.compile(r"\Ahttps?://(localhost|127(\.[0-9]{1,3}){3})(:[0-9]{1,5})?(/|\Z)", re.I)
+
+
+def plain_http_problem(url):
+    """A Keycloak URL over plain http to a host other than loopback: the admin password would travel in clear."""
+    if isinstance(url, str) and url.lower().startswith("http://") and not _LOOPBACK_RE.match(url):
+        return (
+            "is plain http to a host other than loopback: the Keycloak admin password or service-account secret "
+            "would travel in clear. Use https, or set devpi_secrets_keycloak_allow_http=true to accept that"
+        )
     return None
 
 

@@ -10,6 +10,12 @@ module: check_inputs
 short_description: Check every input of the devpi_secrets role on the controller, before anything is read or written
 version_added: 2.0.0
 description:
+  - Reads the role's variables from the task's variables by the names in the role's C(meta/argument_specs.yml) and
+    converts each to the type given there, as Ansible's C(type) conversions do (C(-e name=false) is the string
+    V(false) until here, V(false) after; C(-e name=5) an integer for an C(int) option; a comma-separated string a list
+    for a C(list) option). A value that does not convert is a problem naming the variable.
+  - A relative C(devpi_secrets_tls_cert_file) or C(devpi_secrets_tls_key_file) is taken from the playbook's directory
+    (C(playbook_dir)); the absolute path checked is returned, for the read to use.
   - Applies the collection's input rules (the same rules its modules apply, see C(plugins/module_utils/rules.py)) to
     the variables of the P(theedgeworks.devpi.devpi_secrets#role) role, reads and checks the TLS certificate and key
     (they form a pair, the certificate covers the host and is in date), and checks that the Python running
@@ -31,12 +37,11 @@ attributes:
   diff_mode:
     support: none
 options:
-  inputs:
+  argument_spec:
     description:
-      - The role's public variables by name (C(devpi_secrets_namespace), C(devpi_secrets_tls_cert_file), ...); see the
-        role's C(meta/argument_specs.yml). A variable left unset is left out.
-    type: dict
-    required: true
+      - Path of the argument spec whose C(main) entry point names and types the inputs. Default the calling role's
+        C(meta/argument_specs.yml).
+    type: path
   rotatable:
     description: Names of the Secrets that hold generated values, which O(inputs) C(devpi_secrets_rotate) may name.
     type: list
@@ -56,28 +61,21 @@ seealso:
 
 EXAMPLES = r"""
 ---
-- name: Check the inputs before anything is read or written
+- name: Check the inputs before anything is read or written (in a task of the devpi_secrets role)
   theedgeworks.devpi.check_inputs:
-    inputs:
-      devpi_secrets_namespace: devpi
-      devpi_secrets_tls_cert_file: /secure/pypi.theedgeworks.ai.crt
-      devpi_secrets_tls_key_file: /secure/pypi.theedgeworks.ai.key
-      devpi_secrets_tls_host: pypi.theedgeworks.ai
-      devpi_secrets_tls_expiry_warning_days: 30
-      devpi_secrets_oauth2_client_id: theedgeworks
-      devpi_secrets_oauth2_client_secret: "{{ vault_devpi_oauth2_client_secret }}"
-      devpi_secrets_basic_auth_user: pypi-user
-      devpi_secrets_basic_auth_cost: 5
-      devpi_secrets_basic_auth_client_name: devpi-basic-auth-client
-      devpi_secrets_rotate: []
-      devpi_secrets_kubeconfig: ""
-      devpi_secrets_labels: {}
     rotatable: [devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth]
     names: [devpi-tls, devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth, devpi-basic-auth-client]
   register: checked
 """
 
 RETURN = r"""
+inputs:
+  description:
+    - Every input but the four secrets (client secret, basic-auth password, Keycloak auth secret and password), by
+      its name without C(devpi_secrets_), converted to its type; the TLS file paths absolute.
+  returned: always
+  type: dict
+  sample: {namespace: devpi, create_namespace: false, basic_auth_cost: 5, tls_cert_file: /secure/tls.crt}
 rotate:
   description: The Secrets to rotate on this run, with V(all) resolved to the names.
   returned: success

@@ -82,7 +82,14 @@ def keycloak_plan(client_result, secret_result, host, client_id, realm, url, giv
             % (where, scrub((secret_result or {}).get("msg") or "no answer", secrets))
         )
         return plan
-    if given_secret is not None and given_secret != secret_result["clientsecret_info"].get("value"):
+    value = secret_result["clientsecret_info"].get("value")
+    if not isinstance(value, str) or value.strip() == "":
+        plan["problems"].append(
+            "Keycloak returned no secret for %s: regenerate it in the admin console (Clients, %s, Credentials, "
+            "Regenerate), or check that the client is confidential." % (where, client_id)
+        )
+        return plan
+    if given_secret is not None and given_secret != value:
         plan["problems"].append(
             "devpi_secrets_oauth2_client_secret differs from the secret Keycloak holds for %s: give Keycloak's, or "
             "leave devpi_secrets_oauth2_client_secret unset to have it read from Keycloak." % where

@@ -28,8 +28,18 @@ from __future__ import annotations
 import base64
 import binascii
 
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.b64secret import repair, validate_b64
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
-from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import assemble
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import (
+    assemble,
+    parse_bcrypt,
+    parse_htpasswd,
+    verify,
+)
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import MAX_COST, MIN_COST, role_password_problem
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OWNER = "theedgeworks.devpi"
 
 # A uid no object has: kubernetes.core.k8s patches an object it finds, so a create that finds a Secret another run
 # made after our read must fail rather than patch it. The API server ignores metadata.uid on create and refuses a
@@ -57,35 +67,110 @@ def _text(cluster, secret, key):
     return ((((cluster or {}).get("secrets") or {}).get(secret) or {}).get("text") or {}).get(key)
 
 
-def current_values(table, cluster):
-    """``{secret: {key: value}}``: the value each generated key holds now (absent keys left out).
+def _stored(cluster, row, key_row):
+    """The text a generated key holds in the cluster, in its own Secret or where an older release kept it."""
+    value = _text(cluster, row["name"], key_row["key"])
+    if value is None and key_row.get("formerly_in"):
+        value = _text(cluster, key_row["formerly_in"], key_row["key"])
+    return value
 
-    A key not found in its own Secret is looked for where an older release kept it (``formerly_in``).
+
+def _password_works(password, cluster, user, hashed_in):
+    """A stored password is kept while it follows the password rules and verifies against the stored bcrypt hash of
+    ``user`` in Secret ``hashed_in``. Its form is irrelevant. Where no hash of ``user`` can be verified (none stored,
+    not bcrypt, a cost outside 4-17), nothing contradicts it: it is kept and htpasswd_bcrypt hashes it anew."""
+    if role_password_problem(password, user) is not None:
+        return False
+    hashes = [h for name, h in parse_htpasswd(_text(cluster, hashed_in, "auth") or "") if name == user]
+    usable = [h for h in hashes if (parse_bcrypt(h) or ("", 0))[1] in range(MIN_COST, MAX_COST + 1)]
+    return not usable or verify(password, usable[-1])
+
+
+def stored_values(table, cluster, user=None):
+    """``{secret: {key: {current, keep, present}}}`` for every generated key.
+
+    ``current`` is what may be handed to ``random_b64`` as its (no_log) ``current``: a value that the key's rule can
+    keep or repair, else ``None``. A value that is neither is never handed to Ansible as a secret: Ansible masks every
+    occurrence of a no_log value in all output, and a stored ``a`` would make every new draw look masked. ``keep``:
+    a password (``password_of``) that works, kept whatever its form (``random_b64`` with ``regenerate=never``).
+    ``present``: the cluster held a value, valid or not (replacing it is warned about).
     """
     out = {}
     for row in table:
         for key_row in row["keys"]:
             if key_row["from"] != "generated":
                 continue
-            value = _text(cluster, row["name"], key_row["key"])
-            if value is None and key_row.get("formerly_in"):
-                value = _text(cluster, key_row["formerly_in"], key_row["key"])
-            if value is not None:
-                out.setdefault(row["name"], {})[key_row["key"]] = value
+            value = _stored(cluster, row, key_row)
+            keep = False
+            if value is None:
+                current = None
+            elif key_row.get("password_of"):
+                keep = _password_works(value, cluster, user, key_row["password_of"])
+                current = value if keep else None
+            elif validate_b64(value, key_row["num_bytes"], key_row["alphabet"]) or (
+                key_row.get("repair") and repair(value, key_row["num_bytes"], key_row["alphabet"]) is not None
+            ):
+                current = value
+            else:
+                current = None
+            out.setdefault(row["name"], {})[key_row["key"]] = {
+                "current": current,
+                "keep": keep,
+                "present": value is not None,
+            }
     return out
 
 
-def generated_values(random, cluster, table):
+def rotating(row, rotate):
+    """Whether the Secret of table row ``row`` is rotated on this run: named in ``rotate`` (the checked
+    devpi_secrets_rotate, ``all`` already expanded), or rotated with a Secret that is (``rotated_with``)."""
+    return row["name"] in rotate or row.get("rotated_with", "") in rotate
+
+
+def draw_args(table, cluster, user=None, rotate=()):
+    """``{secret: {key: {current, regenerate}}}``: the ``current`` (absent: ``None``) and ``regenerate`` arguments of
+    ``random_b64`` for every generated key. ``always`` when the Secret rotates; ``never`` for a password that works
+    (kept whatever its form, see stored_values); else ``full_idempotence`` (keep a valid value, repair or draw)."""
+    out = {}
+    for row in table:
+        for key, stored in stored_values([row], cluster, user).get(row["name"], {}).items():
+            if rotating(row, rotate or ()):
+                mode = "always"
+            elif stored["keep"]:
+                mode = "never"
+            else:
+                mode = "full_idempotence"
+            out.setdefault(row["name"], {})[key] = {"current": stored["current"], "regenerate": mode}
+    return out
+
+
+def current_values(table, cluster, user=None):
+    """``{secret: {key: value}}``: the value each generated key holds now that may be kept (see stored_values)."""
+    out = {}
+    for secret, keys in stored_values(table, cluster, user).items():
+        for key, stored in keys.items():
+            if stored["current"] is not None:
+                out.setdefault(secret, {})[key] = stored["current"]
+    return out
+
+
+def generated_values(random, cluster, table, user=None):
     """``{secret: {key: value}}`` of the generated keys: the new value when one was drawn or repaired, else the current.
 
     ``random`` is the registered result of the role's ``random_b64`` loop; ``cluster`` the ``cluster_state`` result.
-    Skipped items (a Secret not managed on this run) are left out.
+    Skipped items are left out (a Secret not managed on this run), but for a password that works: its current value.
     """
-    current = current_values(table, cluster)
+    current = current_values(table, cluster, user)
+    kept = stored_values(table, cluster, user)
     out = {}
     for result in (random or {}).get("results", []):
         secret, key = _item_names(result)
-        if result.get("skipped") or secret is None:
+        if secret is None:
+            continue
+        if result.get("skipped"):
+            # A password that works is not handed to random_b64 at all (draw_args says `never`): kept as it is.
+            if kept.get(secret, {}).get(key, {}).get("keep"):
+                out.setdefault(secret, {})[key] = current[secret][key]
             continue
         value = result.get("value")
         if value is None:
@@ -155,14 +240,27 @@ def _given(supplied):
 
 
 def secret_plan(
-    table, cluster, supplied, random, htpasswd, labels, rotate, namespace, base_labels=None, with_diff=False
+    table,
+    cluster,
+    supplied,
+    random,
+    htpasswd,
+    labels,
+    rotate,
+    namespace,
+    base_labels=None,
+    with_diff=False,
+    adopt=(),
+    replace_wrong_type=False,
 ):
     """The plan: ``secrets`` (one entry per managed row), ``changes`` (anything to write or delete), ``writes``,
-    ``writes_after``, ``deletes``, ``warnings``, ``report``."""
+    ``writes_after``, ``deletes``, ``problems`` (what must stop the run before any write: a Secret of the wrong type
+    not to be replaced, one the role does not own), ``warnings``, ``report``."""
     cluster = cluster or {}
     current_secrets = cluster.get("secrets") or {}
-    generated = generated_values(random, cluster, table)
-    currents = current_values(table, cluster)
+    user = (supplied or {}).get("basic_auth_user")
+    generated = generated_values(random, cluster, table, user)
+    stored = stored_values(table, cluster, user)
     flags = _random_flags(random)
     given = _given(supplied)
     all_labels = dict(base_labels or {})
@@ -182,7 +280,7 @@ def secret_plan(
                 unused.append({"name": name, "action": "unused", "type": current["type"], "keys": [], "note": note})
                 warnings.append("Secret %s/%s %s." % (namespace, name, note))
             continue
-        rotating = name in rotate or spec.get("rotated_with") in rotate
+        rotates = rotating(spec, rotate)
         texts = {}
         for key_spec in spec["keys"]:
             texts[key_spec["key"]] = _wanted_text(spec, key_spec, current, supplied, generated, htpasswd)
@@ -215,14 +313,14 @@ def secret_plan(
         elif current["type"] != spec["type"]:
             entry["action"] = "replaced"
         elif _differs(data, current_data):
-            entry["action"] = "rotated" if rotating else ("repaired" if repaired else "updated")
+            entry["action"] = "rotated" if rotates else ("repaired" if repaired else "updated")
         elif any((current.get("labels") or {}).get(k) != v for k, v in all_labels.items()):
             entry["action"] = "updated"
         else:
             entry["action"] = "kept"
         secrets.append(entry)
 
-        if not rotating:
+        if not rotates:
             for key_spec in spec["keys"]:
                 result = flags.get((name, key_spec["key"]), {})
                 if result.get("repaired"):
@@ -234,11 +332,12 @@ def secret_plan(
                 elif (
                     result.get("generated")
                     and key_spec.get("on_regenerate")
-                    and key_spec["key"] in currents.get(name, {})
+                    and stored.get(name, {}).get(key_spec["key"], {}).get("present")
                 ):
+                    valid = key_spec.get("valid") or "base64 of %d bytes" % key_spec["num_bytes"]
                     warnings.append(
-                        "the current value of %s/%s was not base64 of %d bytes and was regenerated: %s."
-                        % (name, key_spec["key"], key_spec["num_bytes"], key_spec["on_regenerate"])
+                        "the current value of %s/%s was not %s and was regenerated: %s."
+                        % (name, key_spec["key"], valid, key_spec["on_regenerate"])
                     )
 
     # A Secret that still holds a moved key waits for the Secret the key moves to, when that one is written now.
@@ -247,6 +346,7 @@ def secret_plan(
         waits = sorted({to for _key, to in entry["moved"] if to in written_now})
         entry["waits_for"] = waits[0] if waits else ""
 
+    problems = _problems(table, secrets, current_secrets, namespace, adopt, replace_wrong_type)
     writes, writes_after, deletes = [], [], []
     if not (cluster.get("namespace") or {}).get("exists"):
         writes.append(
@@ -268,9 +368,40 @@ def secret_plan(
         "writes": writes,
         "writes_after": writes_after,
         "deletes": deletes,
+        "problems": problems,
         "warnings": warnings,
         "report": [_report_entry(entry, with_diff) for entry in secrets] + unused,
     }
+
+
+def _problems(table, secrets, current_secrets, namespace, adopt, replace_wrong_type):
+    """Value-free sentences that stop the run before any write: a Secret of the wrong (immutable) type that may not be
+    replaced, and a Secret the role would write but does not own - one without the label
+    ``app.kubernetes.io/managed-by=theedgeworks.devpi``, under a name the seed does not define (the seed's recipe made
+    its four Secrets without labels: those are taken over), that the user did not name in ``devpi_secrets_adopt``."""
+    seed = {row["name"] for row in table if row.get("seed")}
+    problems = []
+    wrong_type = [entry for entry in secrets if entry["action"] == "replaced"]
+    if wrong_type and not replace_wrong_type:
+        problems.append(
+            "%s. A Secret's type cannot be changed in place: set devpi_secrets_replace_wrong_type=true to delete "
+            "it and create it again (pods that mount it see it vanish briefly)."
+            % ". ".join(
+                "Secret %s/%s has type '%s', not '%s'" % (namespace, e["name"], e["current_type"], e["type"])
+                for e in wrong_type
+            )
+        )
+    for entry in secrets:
+        current = current_secrets.get(entry["name"])
+        if current is None or entry["action"] == "kept" or entry["name"] in seed or entry["name"] in (adopt or ()):
+            continue
+        if (current.get("labels") or {}).get(MANAGED_BY) != OWNER:
+            problems.append(
+                "Secret %s/%s exists without the label %s=%s: this role does not overwrite a Secret it does not own. "
+                "Add its name to devpi_secrets_adopt to have the role take it over, or choose another name "
+                "(devpi_secrets_basic_auth_client_name)." % (namespace, entry["name"], MANAGED_BY, OWNER)
+            )
+    return problems
 
 
 def _certificate_fingerprint(pem):

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import hash_password
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import (
     CREATE_GUARD_UID,
     current_values,
+    draw_args,
     generated_values,
     htpasswd_content,
     loop_item,
@@ -27,7 +29,7 @@ TABLE = yaml.safe_load(
     .replace("{{ devpi_secrets_basic_auth_client_name }}", CLIENT)
 )["_devpi_secrets_table"]
 ROWS = {row["name"]: row for row in TABLE}
-BASE = {"app.kubernetes.io/part-of": "devpi"}
+BASE = {"app.kubernetes.io/part-of": "devpi", "app.kubernetes.io/managed-by": "theedgeworks.devpi"}
 SUPPLIED = {
     "tls_cert": "CERT\n",
     "tls_key": "KEY\n",
@@ -68,13 +70,15 @@ def random_results(values: dict, flags: dict | None = None):
     return {"results": results}
 
 
+# Values of the right form (the plan keeps only what the key's rule can keep): base64 of 32 bytes, and a password
+# with a real bcrypt hash (cost 4: fast).
 NEW = {
-    ("devpi-secret", "secret"): "S" * 44,
-    ("devpi-oauth2-proxy-secret", "cookie-secret"): "C" * 44,
+    ("devpi-secret", "secret"): base64.b64encode(b"S" * 32).decode(),
+    ("devpi-oauth2-proxy-secret", "cookie-secret"): base64.urlsafe_b64encode(b"C" * 32).decode(),
     (CLIENT, "password"): "P" * 32,
 }
 HTPASSWD_NEW = {"users": [{"name": "pypi-user", "action": "created"}], "order": ["pypi-user"], "lines": {}}
-HTPASSWD_NEW["lines"]["pypi-user"] = "pypi-user:$2y$05$" + "h" * 53
+HTPASSWD_NEW["lines"]["pypi-user"] = "pypi-user:" + hash_password("P" * 32, 4)
 
 
 def plan(cluster, random=None, htpasswd=None, supplied=None, rotate=(), labels=None, with_diff=False):
@@ -101,9 +105,13 @@ def filled_cluster():
     cluster = empty_cluster(True)
     cluster["secrets"] = {
         "devpi-tls": secret({"tls.crt": "CERT\n", "tls.key": "KEY\n"}, "kubernetes.io/tls"),
-        "devpi-secret": secret({"secret": "S" * 44}),
+        "devpi-secret": secret({"secret": NEW["devpi-secret", "secret"]}),
         "devpi-oauth2-proxy-secret": secret(
-            {"client-id": "theedgeworks", "client-secret": "client-secret-value", "cookie-secret": "C" * 44}
+            {
+                "client-id": "theedgeworks",
+                "client-secret": "client-secret-value",
+                "cookie-secret": NEW["devpi-oauth2-proxy-secret", "cookie-secret"],
+            }
         ),
         "devpi-basic-auth": secret({"auth": HTPASSWD_NEW["lines"]["pypi-user"] + "\n"}),
         CLIENT: secret({"username": "pypi-user", "password": "P" * 32}, "kubernetes.io/basic-auth"),
@@ -275,3 +283,70 @@ def test_loop_item_follows_the_loop_var_and_falls_back_to_item():
     registered = {"ansible_loop_var": "_devpi_secrets_key", "_devpi_secrets_key": [1, 2], "item": "outer"}
     assert loop_item(registered) == [1, 2]
     assert loop_item({"item": [1, 2]}) == [1, 2]
+
+
+def test_rotation_is_expanded_once_with_rotated_with():
+    args = draw_args(TABLE, filled_cluster(), user="pypi-user", rotate=["devpi-basic-auth"])
+    assert args[CLIENT]["password"]["regenerate"] == "always"  # rotated with devpi-basic-auth
+    assert args["devpi-secret"]["secret"] == {
+        "current": NEW["devpi-secret", "secret"],
+        "regenerate": "full_idempotence",
+    }
+
+
+@pytest.mark.parametrize("stored", ["a", "A", "=", "not base64 at all!"])
+def test_a_stored_value_the_rule_cannot_keep_is_never_handed_over(stored):
+    cluster = filled_cluster()
+    cluster["secrets"]["devpi-secret"] = secret({"secret": stored})
+    args = draw_args(TABLE, cluster, user="pypi-user")
+    assert args["devpi-secret"]["secret"] == {"current": None, "regenerate": "full_idempotence"}
+    values = dict(KEPT)
+    values["devpi-secret", "secret"] = NEW["devpi-secret", "secret"]
+    result = plan(cluster, random_results(values), HTPASSWD_KEPT)
+    assert [w for w in result["warnings"] if "devpi-secret/secret" in w and "regenerated" in w]
+
+
+@pytest.mark.parametrize(
+    ("password", "hashed_as", "kept"),
+    [
+        ("correct horse battery staple", "correct horse battery staple", True),  # another form, verifies
+        ("correct horse battery staple", "something else entirely", False),  # does not verify
+        ("short", "short", False),  # breaks the rules (under 12 bytes)
+        ("pypi-user", None, False),  # is the user name
+        ("a long enough password", None, True),  # no hash stored: nothing contradicts it
+    ],
+)
+def test_a_stored_password_is_kept_while_it_follows_the_rules_and_verifies(password, hashed_as, kept):
+    cluster = filled_cluster()
+    cluster["secrets"][CLIENT] = secret({"username": "pypi-user", "password": password}, "kubernetes.io/basic-auth")
+    auth = "" if hashed_as is None else "pypi-user:" + hash_password(hashed_as, 4) + "\n"
+    cluster["secrets"]["devpi-basic-auth"] = secret({"auth": auth})
+    args = draw_args(TABLE, cluster, user="pypi-user")[CLIENT]["password"]
+    if kept:
+        assert args == {"current": password, "regenerate": "never"}
+    else:
+        assert args == {"current": None, "regenerate": "full_idempotence"}
+
+
+def test_an_unowned_secret_under_a_name_the_seed_does_not_define_is_a_problem_unless_adopted():
+    cluster = filled_cluster()
+    cluster["secrets"][CLIENT]["labels"] = {}
+    cluster["secrets"]["devpi-secret"]["labels"] = {}  # a seed name: taken over
+    values = dict(KEPT)
+    values[CLIENT, "password"] = "Q" * 32
+    result = plan(cluster, random_results(values), HTPASSWD_KEPT)
+    (problem,) = result["problems"]
+    assert "devpi/" + CLIENT in problem and "devpi_secrets_adopt" in problem
+    adopted = secret_plan(TABLE, cluster, SUPPLIED, random_results(values), HTPASSWD_KEPT, {}, [], "devpi",
+                          base_labels=BASE, adopt=[CLIENT])  # fmt: skip
+    assert adopted["problems"] == []
+
+
+def test_a_wrong_type_is_a_problem_unless_replacing_is_allowed():
+    cluster = filled_cluster()
+    cluster["secrets"]["devpi-tls"]["type"] = "Opaque"
+    (problem,) = plan(cluster, random_results(KEPT), HTPASSWD_KEPT)["problems"]
+    assert "devpi_secrets_replace_wrong_type" in problem and "devpi/devpi-tls" in problem
+    allowed = secret_plan(TABLE, cluster, SUPPLIED, random_results(KEPT), HTPASSWD_KEPT, {}, [], "devpi",
+                          base_labels=BASE, replace_wrong_type=True)  # fmt: skip
+    assert allowed["problems"] == [] and allowed["deletes"][0]["name"] == "devpi-tls"
