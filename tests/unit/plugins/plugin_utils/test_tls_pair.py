@@ -95,3 +95,13 @@ def test_encrypted_key_is_named(ca, tmp_path):
     )
     os.chmod(key, 0o600)
     assert "it is encrypted" in check(cert, key).problems[0]
+
+
+@pytest.mark.parametrize("label", ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"])
+def test_private_key_in_the_certificate_file_is_refused(ca, tmp_path, label):
+    # The certificate goes to tls.crt, which consumers read freely: a key written into that file would leak with it.
+    cert, key = pki.write_pair(tmp_path, pki.issue_leaf(ca, HOST))
+    body = key.read_text().splitlines()[1]
+    cert.write_text(cert.read_text() + f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    (problem,) = check(cert, key, days=0).problems
+    assert problem.startswith(f"CERT_VAR ({cert}) ") and body not in problem
