@@ -11,6 +11,7 @@ before any write. Messages name the file by the caller's label and never contain
 from __future__ import annotations
 
 import datetime
+import re
 
 try:
     from cryptography import x509
@@ -21,6 +22,9 @@ except ImportError:  # pragma: no cover - reported by check_inputs as a missing 
     HAS_CRYPTOGRAPHY = False
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.fingerprint import fingerprint
+
+# Any flavour of PEM private key block: PRIVATE KEY, RSA/EC/DSA/OPENSSH PRIVATE KEY, ENCRYPTED PRIVATE KEY.
+_PRIVATE_KEY_BEGIN = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 class TlsCheck:
@@ -86,6 +90,11 @@ def check_pair(cert_path, key_path, host, warn_days, cert_label, key_label, host
             reason = "no PEM certificate could be read from it"
     if cert is None:
         result.problems.append("%s is not a readable PEM certificate: %s." % (cert_name, reason))
+    if cert_pem is not None and _PRIVATE_KEY_BEGIN.search(cert_pem):
+        result.problems.append(
+            "%s holds a private key block; it is written to tls.crt, which consumers read: give the certificate "
+            "(and its chain) alone, the key in %s." % (cert_name, key_label)
+        )
 
     key_pem, reason = _read(key_path)
     key = None
