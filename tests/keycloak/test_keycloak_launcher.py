@@ -7,10 +7,12 @@ The lifecycle tests start and stop Keycloaks of their own.
 
 from __future__ import annotations
 
+import io
 import re
 import stat
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -135,3 +137,39 @@ def test_session_instance_is_ours(keycloak):
         pytest.skip("KEYCLOAK_URL: the session uses an external Keycloak")
     assert kc.pid() is not None
     assert kc.env_file.read_text().startswith(f"KEYCLOAK_URL={keycloak.url}\n")
+
+
+def _no_download(*_args, **_kwargs):
+    raise AssertionError("a download was attempted")
+
+
+def _write_fake_tarball(path):
+    """A tar.gz laid out like the distribution (keycloak-<version>/bin/kc.sh), but not the committed bytes."""
+    data = b"#!/bin/sh\nexit 0\n"
+    member = tarfile.TarInfo(f"keycloak-{kc_tool.VERSION}/bin/kc.sh")
+    member.size, member.mode = len(data), 0o755
+    with tarfile.open(path, "w:gz") as tf:
+        tf.addfile(member, io.BytesIO(data))
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVPI_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("DEVPI_KEYCLOAK_HOME", raising=False)
+    monkeypatch.setattr(kc_tool, "_get", _no_download)
+    return tmp_path
+
+
+def test_a_cached_tarball_that_is_not_the_committed_one_is_refused_and_not_unpacked(empty_cache):
+    _write_fake_tarball(empty_cache / kc_tool.TARBALL_URL.rsplit("/", 1)[1])
+    with pytest.raises(kc_tool.KeycloakError):
+        kc_tool.ensure_dist(log=lambda _line: None)
+    assert not (empty_cache / f"keycloak-{kc_tool.VERSION}").exists()
+
+
+def test_a_cached_unpacked_tree_that_is_not_the_committed_one_is_refused(empty_cache):
+    kc_sh = empty_cache / f"keycloak-{kc_tool.VERSION}" / "bin" / "kc.sh"
+    kc_sh.parent.mkdir(parents=True)
+    kc_sh.write_text("#!/bin/sh\nexit 0\n")
+    with pytest.raises(kc_tool.KeycloakError):
+        kc_tool.ensure_dist(log=lambda _line: None)
