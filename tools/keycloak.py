@@ -2,7 +2,7 @@
 """A real, local Keycloak for tests -- no Docker needed.
 
 Downloads (once, cached outside the repo) the Keycloak distribution from Maven Central,
-verifies its published SHA-1, and runs `kc.sh start-dev` on 127.0.0.1 on a free port,
+verifies it against the SHA-256 committed here (TARBALL_SHA256), and runs `kc.sh start-dev` on 127.0.0.1 on a free port,
 with the test realm (tests/keycloak/realm-theedgeworks.json) imported at start.
 
     python3 tools/keycloak.py fetch     # download + verify + unpack only
@@ -17,10 +17,13 @@ everything else symlinked into the cached distribution) and -- only once ready -
 (0600) with KEYCLOAK_URL, KEYCLOAK_ADMIN_USERNAME, KEYCLOAK_ADMIN_PASSWORD (the master
 realm's bootstrap admin). Instances share no state; each start is a fresh database.
 
-Cache (tools/cache.py): keycloak-<version>/ is the unpacked distribution, never written
-by a running Keycloak. The first start of an instance runs Quarkus' augmentation for
-the dev profile (`kc.sh build` cannot build that profile) into the instance's own
-lib/quarkus; once that instance is ready its lib/quarkus is published, under a lock,
+Cache (tools/cache.py): keycloak-quarkus-dist-<version>.tar.gz is the tarball, checked
+against TARBALL_SHA256 before it is unpacked; keycloak-<version>/ is the unpacked distribution,
+never written by a running Keycloak, and checked against TREE_SHA256 (tree_digest) on every use
+(about a second); a cached tarball or tree that does not match is refused, never used.
+The first start of an instance runs Quarkus' augmentation for the dev profile
+(`kc.sh build` cannot build that profile) into the instance's own lib/quarkus;
+once that instance is ready its lib/quarkus is published, under a lock,
 as keycloak-<version>-augmented-<key>/ and seeds later instances, which then skip the
 augmentation. $DEVPI_KEYCLOAK_HOME uses an unpacked distribution elsewhere instead.
 $DEVPI_KEYCLOAK_EXTRA_ARGS adds kc.sh start-dev options (whitespace separated).
@@ -64,8 +67,14 @@ from procs import pid_alive  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 VERSION = "26.7.3"
 MAVEN_DIR = f"https://repo1.maven.org/maven2/org/keycloak/keycloak-quarkus-dist/{VERSION}"
-TARBALL_URL = f"{MAVEN_DIR}/keycloak-quarkus-dist-{VERSION}.tar.gz"
-SHA1_URL = TARBALL_URL + ".sha1"
+TARBALL_NAME = f"keycloak-quarkus-dist-{VERSION}.tar.gz"
+TARBALL_URL = f"{MAVEN_DIR}/{TARBALL_NAME}"
+# Committed, not fetched from the server that serves the tarball. Measured 2026-12-02 with sha256sum on a download
+# whose SHA-1 and SHA-256 matched the .sha1 and .sha256 Maven Central publishes beside it, and whose unpacked tree
+# was identical (diff -r) to the one fetched earlier with the SHA-1 check. A new VERSION needs both measured again.
+TARBALL_SHA256 = "77657f30b7e90d70f727712ce1c967f430fd6a5e9f458d32d8c6df0635345f47"
+# tree_digest() of that tarball unpacked: the cached distribution is checked against it each time it is used.
+TREE_SHA256 = "040c707052cc414a0f825365cdd3bb56df0c123024771dced9cbf73c811e6de7"
 REALM = "theedgeworks"
 DEFAULT_REALM_FILES = (REPO / "tests" / "keycloak" / "realm-theedgeworks.json",)
 ADMIN_USERNAME = "admin"
@@ -139,43 +148,91 @@ def _safe_extract(tgz: Path, dest: Path) -> None:
         tf.extractall(dest)  # noqa: S202 -- members checked above
 
 
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_digest(root: Path) -> str:
+    """SHA-256 over every entry under ``root``: its relative path, its kind, and a file's owner-execute bit and
+    content SHA-256 or a symlink's target (modification times and other permission bits are left out)."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            line = f"l {rel} {os.readlink(path)}"
+        elif path.is_dir():
+            line = f"d {rel}"
+        elif path.is_file():
+            line = f"f {rel} {'x' if path.stat().st_mode & 0o100 else '-'} {_sha256_file(path)}"
+        else:
+            line = f"o {rel}"
+        h.update(line.encode("utf-8", "surrogateescape") + b"\n")
+    return h.hexdigest()
+
+
+def _verified_tree(target: Path) -> Path:
+    got = tree_digest(target)
+    if got != TREE_SHA256:
+        raise KeycloakError(
+            f"the cached {target} is not the Keycloak {VERSION} distribution (tree SHA-256 {got}, committed "
+            f"{TREE_SHA256}): refused; remove it to fetch again"
+        )
+    return target
+
+
+def _download(tgz: Path, log: Callable[[str], None]) -> None:
+    """The tarball from Maven Central into ``tgz``, checked against TARBALL_SHA256 while it is written."""
+    log(f"downloading {TARBALL_URL} ...")
+    t0 = time.monotonic()
+    h = hashlib.sha256()
+    try:
+        with _get(TARBALL_URL) as r, open(tgz, "wb") as fh:
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                h.update(chunk)
+                fh.write(chunk)
+    except (OSError, urllib.error.URLError) as e:
+        raise KeycloakError(f"download failed: {e}") from e
+    if h.hexdigest() != TARBALL_SHA256:
+        raise KeycloakError(f"SHA-256 mismatch for {TARBALL_URL}: got {h.hexdigest()}, committed {TARBALL_SHA256}")
+    log(f"downloaded {tgz.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s (SHA-256 verified)")
+
+
 def ensure_dist(log: Callable[[str], None] = print) -> Path:
-    """Path of the unpacked distribution, downloading, verifying and unpacking it into the cache if needed."""
+    """Path of the unpacked distribution, checked; downloaded (or taken from the cached tarball), checked and
+    unpacked into the cache if needed. A cached tarball or tree that is not the committed one is refused."""
     target = dist_dir()
-    if (target / "bin" / "kc.sh").is_file():
-        return target
-    if os.environ.get("DEVPI_KEYCLOAK_HOME"):
+    if os.environ.get("DEVPI_KEYCLOAK_HOME"):  # the developer's own choice, outside the cache: used as it is
+        if (target / "bin" / "kc.sh").is_file():
+            return target
         raise KeycloakError(f"DEVPI_KEYCLOAK_HOME={target} has no bin/kc.sh")
     root = cache_root()
     with flock(root / f".keycloak-{VERSION}.lock"):
-        if (target / "bin" / "kc.sh").is_file():  # fetched meanwhile by someone else
-            return target
+        if target.exists():  # unpacked earlier (or by someone else meanwhile)
+            return _verified_tree(target)
+        tgz = root / TARBALL_NAME
         tmp = Path(tempfile.mkdtemp(prefix=f".keycloak-{VERSION}.", dir=root))
         try:
-            tgz = tmp / TARBALL_URL.rsplit("/", 1)[1]
-            log(f"downloading {TARBALL_URL} ...")
-            t0 = time.monotonic()
-            try:
-                with _get(SHA1_URL) as r:
-                    want = r.read().decode().split()[0].lower()
-                h = hashlib.sha1()  # noqa: S324 -- the checksum Maven Central publishes
-                with _get(TARBALL_URL) as r, open(tgz, "wb") as fh:
-                    for chunk in iter(lambda: r.read(1 << 20), b""):
-                        h.update(chunk)
-                        fh.write(chunk)
-            except (OSError, urllib.error.URLError) as e:
-                raise KeycloakError(f"download failed: {e}") from e
-            size = tgz.stat().st_size
-            if h.hexdigest() != want:
-                raise KeycloakError(f"SHA-1 mismatch for {TARBALL_URL}: got {h.hexdigest()}, published {want}")
-            log(f"downloaded {size / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s (SHA-1 {want} verified)")
+            if tgz.is_file():
+                got = _sha256_file(tgz)
+                if got != TARBALL_SHA256:
+                    raise KeycloakError(
+                        f"the cached {tgz} is not the Keycloak {VERSION} tarball (SHA-256 {got}, committed "
+                        f"{TARBALL_SHA256}): refused; remove it to fetch again"
+                    )
+                log(f"using the cached {tgz} (SHA-256 verified)")
+            else:
+                _download(tmp / TARBALL_NAME, log)
+                os.replace(tmp / TARBALL_NAME, tgz)
             t0 = time.monotonic()
             _safe_extract(tgz, tmp / "x")
-            tgz.unlink()
             inner = tmp / "x" / f"keycloak-{VERSION}"
             if not (inner / "bin" / "kc.sh").is_file():
-                raise KeycloakError(f"{TARBALL_URL} has no keycloak-{VERSION}/bin/kc.sh")
-            os.replace(inner, target)
+                raise KeycloakError(f"{TARBALL_NAME} has no keycloak-{VERSION}/bin/kc.sh")
+            os.replace(_verified_tree(inner), target)
             log(f"unpacked into {target} in {time.monotonic() - t0:.1f}s")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
