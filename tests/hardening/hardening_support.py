@@ -15,6 +15,8 @@ import shutil
 import stat
 from pathlib import Path
 
+import yaml
+
 from helpers.kube import apply_manifest, kubectl, kubectl_json
 from helpers.site import CALLBACKS, SECRET_NAMES, ansible_env
 
@@ -93,6 +95,26 @@ def secret_values(secrets: dict) -> dict[str, str]:
                 for n, line in enumerate(plain.splitlines()):
                     if not line.startswith("-----"):
                         add(f"{name}/tls.key PEM line {n}", line)
+    return needles
+
+
+def kubeconfig_material(kubeconfig: str) -> dict[str, str]:
+    """label -> needle: the inline key and certificates of a kubeconfig (client key, client certificate, CA), each as
+    the kubeconfig holds it (base64) and as its PEM body lines - the forms a temporary file written from it takes."""
+    needles: dict[str, str] = {}
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    entries = [("user", u.get("name"), u.get("user") or {}) for u in config.get("users") or []]
+    entries += [("cluster", c.get("name"), c.get("cluster") or {}) for c in config.get("clusters") or []]
+    for kind, name, body in entries:
+        for field in ("client-key-data", "client-certificate-data", "certificate-authority-data"):
+            if not body.get(field):
+                continue
+            label = f"kubeconfig {kind} {name} {field}"
+            needles[label + " (base64)"] = body[field]
+            pem = base64.b64decode(body[field]).decode("utf-8", "replace")
+            for n, line in enumerate(pem.splitlines()):
+                if not line.startswith("-----") and len(line) >= 16:
+                    needles[f"{label} PEM line {n}"] = line
     return needles
 
 

@@ -6,7 +6,8 @@ the cluster after each step and searched, plain and base64, in every run's stdou
 each run generated or meant to write (captured by the test callback, so also those of check mode and of the failing
 run, which never reached the cluster). The runs use a fresh
 HOME/TMPDIR and ANSIBLE_LOCAL_TEMP/ANSIBLE_REMOTE_TEMP; every file left there or in the work dir (other than the vars
-files the test wrote and the input key) is searched too. (Write failures are covered in test_faults.py, which runs
+files the test wrote and the input key) is searched too, also for the key and certificates of the kubeconfig (the
+kubernetes client writes inline ones to temporary files). (Write failures are covered in test_faults.py, which runs
 its failing runs at -vvv and searches them the same way.)
 """
 
@@ -15,7 +16,14 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from hardening_support import find_leaks, isolated_env, metadata_findings, scan_files, secret_values
+from hardening_support import (
+    find_leaks,
+    isolated_env,
+    kubeconfig_material,
+    metadata_findings,
+    scan_files,
+    secret_values,
+)
 
 from helpers.site import read_secrets, run_site
 
@@ -72,6 +80,8 @@ def test_no_value_in_output_metadata_or_files(kubeconfig, namespace, tmp_path):
     needles.update({f"input {k}": v for k, v in secret_values({"given": _given(inputs, given_password)}).items()})
     needles["client secret (input)"] = inputs.client_secret
     needles["client secret (updated input)"] = new_client_secret
+    # The kubeconfig's inline key and certificates: the kubernetes client writes them to temporary files.
+    needles.update(kubeconfig_material(kubeconfig))
 
     output_leaks = {label: find_leaks(run.output, needles) for label, run in runs}
     output_leaks = {k: v for k, v in output_leaks.items() if v}
