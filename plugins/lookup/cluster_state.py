@@ -11,6 +11,12 @@ version_added: 2.0.0
 description:
   - One GET of the namespace and, when it exists, one LIST of its Secrets, made with the C(kubernetes.core.k8s) lookup
     in the controller process (no module launch).
+  - "Inline key material of the kubeconfig (C(client-key-data), C(client-certificate-data),
+    C(certificate-authority-data)) never reaches the disk. The C(kubernetes) client would write it to temporary files
+    that it removes only at interpreter exit, which Ansible's forked workers never reach. During the read, those
+    files are memory-only files (C(memfd_create), opened by their C(/proc/self/fd) path) that vanish with the
+    process, killed or not. Where memory-only files are missing (not Linux), the temporary files are removed when
+    the read ends."
   - An API error (connection, TLS, authentication, RBAC) does not raise; it is returned as a one-line, value-free
     text in the C(error) key of the result, so that a task without C(no_log) can report it. The task that calls
     this lookup holds Secret data and must run with C(no_log).
@@ -79,7 +85,9 @@ _raw:
 
 import base64
 import binascii
+import contextlib
 import json
+import os
 
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
@@ -124,8 +132,53 @@ def summarize_secret(obj):
     }
 
 
+#: content -> path of its memory-only file, for the life of the process (the client keeps the paths and reads the
+#: files again for every new TLS connection, and kubernetes.core pools clients by the files' content)
+_MEMORY_FILES: dict = {}
+
+
+def _memory_file(content, temp_file_path=None, force_recreate=False):
+    """Stands in for kubernetes.config.kube_config._create_temp_file_with_content: the same content gives the same
+    path, but the file is a memfd (no directory entry, never on disk), open until the process ends."""
+    data = content if isinstance(content, bytes) else str(content).encode()
+    path = _MEMORY_FILES.get(data)
+    if path is None or force_recreate or not os.path.isfile(path):
+        fd = os.memfd_create("devpi-kubeconfig", os.MFD_CLOEXEC)
+        with open(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+        path = _MEMORY_FILES[data] = "/proc/self/fd/%d" % fd
+    return path
+
+
+@contextlib.contextmanager
+def kubeconfig_material_in_memory():
+    """While inside: the kubernetes client's kubeconfig loader puts inline keys and certificates in memory-only files
+    instead of temporary files on disk. Without memfd (not Linux): the temporary files are removed on the way out."""
+    try:
+        from kubernetes.config import kube_config
+    except ImportError:  # the k8s lookup reports the missing library
+        yield
+        return
+    original = getattr(kube_config, "_create_temp_file_with_content", None)
+    if original is None or not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+        try:
+            yield
+        finally:
+            getattr(kube_config, "_cleanup_temp_files", lambda: None)()
+        return
+    kube_config._create_temp_file_with_content = _memory_file
+    try:
+        yield
+    finally:
+        kube_config._create_temp_file_with_content = original
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        with kubeconfig_material_in_memory():
+            return self._read(variables, **kwargs)
+
+    def _read(self, variables, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         namespace = self.get_option("namespace")
         names = self.get_option("names")
