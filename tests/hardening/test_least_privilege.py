@@ -7,6 +7,10 @@ and the run must fail with a message naming the refused operation. Two variants:
 - "role-creates-ns": the role creates the namespace. A Role cannot be bound in a namespace that does not exist yet,
   so the secrets rights have to come from a ClusterRole bound cluster-wide in this variant.
 
+A third, "named", runs with the README's first Role as written there: `get` and `patch` on the five Secrets by
+`resourceNames`, `create` without (it cannot be restricted by name), no `list`. With it the runs pass, the named
+Secrets are readable and a Secret of the namespace that is not named is not (nor is the list of Secrets).
+
 Runs are independent and go through a pool of 3 (a module-scoped fixture); the parametrized tests read the results.
 Identities are minted with the session control plane's CA (like the restricted_kubeconfig fixture, which is
 function-scoped and so cannot feed a module-scoped batch).
@@ -26,9 +30,11 @@ from helpers.site import REPO, SECRET_NAMES, create_opaque_tls, make_inputs, rea
 
 pytestmark = pytest.mark.integration
 
-MINIMUM = {"namespaces": ["get"], "secrets": ["get", "list", "create", "patch"]}
+MINIMUM = {"namespaces": ["get"], "secrets": ["get", "create", "patch"]}
 VARIANTS = {
     "ns-exists": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": []},
+    # The README's first Role, its secrets rules as written there (resourceNames).
+    "named": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": [], "readme_role": True},
     "role-creates-ns": {"create_ns": True, "scope": "cluster", "extra_ns": ["create"], "extra_secrets": []},
     # devpi_secrets_replace_wrong_type: an Opaque devpi-tls is deleted and created again.
     "replaces-wrong-type": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": ["delete"]},
@@ -41,8 +47,10 @@ REMOVALS = [
         ("secrets", MINIMUM["secrets"] + spec["extra_secrets"]),
     )
     for verb in verbs
+    if variant != "named"  # the README's Role: run as written, not taken apart
     if variant != "replaces-wrong-type" or verb == "delete"  # the other verbs are the ns-exists variant's
 ]
+NOT_NAMED = "not-a-devpi-secret"
 _VALID_SECRET = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 bytes, as the role generates
 
 
@@ -54,7 +62,21 @@ def _rules(variant: str, removed: tuple[str, str] | None = None) -> dict:
     }
     if removed:
         rules[removed[0]] = [v for v in rules[removed[0]] if v != removed[1]]
+    if spec.get("readme_role"):
+        rules["secret_rules"] = _readme_role()["rules"]
     return rules
+
+
+def _readme_blocks() -> list[list]:
+    """The YAML documents of each block of the README's RBAC section."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Least-privilege RBAC", 1)[1].split("\n## ", 1)[0]
+    return [list(yaml.safe_load_all(b)) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+
+
+def _readme_role() -> dict:
+    """The Role of the README's first block (the Secrets rights when the namespace exists)."""
+    return next(doc for doc in _readme_blocks()[0] if isinstance(doc, dict) and doc.get("kind") == "Role")
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +108,8 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
             )
         if state == "opaque-tls":
             create_opaque_tls(kubeconfig, ns, inputs)
+        if variant == "named":  # a Secret the Role does not name
+            kubectl("create", "secret", "generic", NOT_NAMED, "-n", ns, "--from-literal=k=v", kubeconfig=kubeconfig)
         objs = rbac_objects(user, ns, _rules(variant, removed), scope_secrets=VARIANTS[variant]["scope"])
         created_rbac.extend(objs)
         grant(kubeconfig, objs)
@@ -103,13 +127,21 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
                 out.append((label, run))
                 if run.rc != 0:
                     break
-            return {"runs": out, "secrets": read_secrets(kubeconfig, ns)}
+            reads = {}
+            if variant == "named":  # what the identity itself may read afterwards: exit codes of kubectl
+                for label, args in (
+                    ("get devpi-secret", ("get", "secret", "devpi-secret")),
+                    (f"get {NOT_NAMED}", ("get", "secret", NOT_NAMED)),
+                    ("list secrets", ("get", "secrets")),
+                ):
+                    reads[label] = kubectl(*args, "-n", ns, "-o", "name", kubeconfig=kc, check=False).returncode
+            return {"runs": out, "secrets": read_secrets(kubeconfig, ns), "reads": reads}
 
         return job
 
     def removal(variant, resource, verb):
         def job():
-            needs_existing = verb == "patch" or (resource, verb) == ("secrets", "list")
+            needs_existing = verb == "patch"
             kc, ns, extra = setup(variant, (resource, verb), "unlabeled-secret" if needs_existing else "empty")
             return {
                 "run": run_site(kc, ns, inputs, extra=extra, workdir=root / ns),
@@ -142,6 +174,18 @@ def test_minimum_rights_suffice(lp, variant):
     assert set(result["secrets"]) == set(SECRET_NAMES)
 
 
+def test_readme_named_role_reads_only_the_named_secrets(lp):
+    role = _readme_role()
+    named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+    reads = lp[("full", "named")]["reads"]
+    print(f"\n[hardening] README Role names {sorted(named)}; kubectl exit codes with it: {reads}")
+    assert named == set(SECRET_NAMES)
+    assert all(rule.get("resourceNames") or rule["verbs"] == ["create"] for rule in role["rules"])
+    assert reads["get devpi-secret"] == 0
+    assert reads[f"get {NOT_NAMED}"] != 0
+    assert reads["list secrets"] != 0
+
+
 @pytest.mark.parametrize("variant,resource,verb", REMOVALS, ids=[f"{v}-no-{r}-{b}" for v, r, b in REMOVALS])
 def test_each_right_is_needed(lp, variant, resource, verb):
     result = lp[("removed", variant, resource, verb)]
@@ -158,9 +202,9 @@ def test_each_right_is_needed(lp, variant, resource, verb):
     )
 
 
-def _granted(block: str) -> dict[str, set]:
+def _granted(docs: list) -> dict[str, set]:
     granted: dict[str, set] = {}
-    for doc in yaml.safe_load_all(block):
+    for doc in docs:
         rules = doc.get("rules", []) if isinstance(doc, dict) else doc  # a block may list bare rules
         for rule in rules or []:
             for res in rule["resources"]:
@@ -172,11 +216,9 @@ def test_readme_rbac_grants_exactly_the_measured_minimum():
     """Every YAML block of the README's RBAC section, against what the runs above measured, exactly: the first
     grants the namespace-exists variant, the second what creating the namespace adds, the third what replacing a
     wrong-type Secret adds."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("### Least-privilege RBAC", 1)[1].split("\n## ", 1)[0]
-    blocks = [_granted(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    blocks = [_granted(docs) for docs in _readme_blocks()]
     expected = [
-        {res: set(verbs) for res, verbs in _rules("ns-exists").items()},
+        {res: set(verbs) for res, verbs in _rules("ns-exists").items()},  # the "named" variant runs it as written
         {"namespaces": {"create"}, "secrets": set(MINIMUM["secrets"])},  # added to the ClusterRole, cluster-wide
         {"secrets": {"delete"}},
     ]
