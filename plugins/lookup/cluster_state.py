@@ -9,8 +9,9 @@ name: cluster_state
 short_description: Read a namespace and the named Secrets in it, returning API errors instead of raising them
 version_added: 2.0.0
 description:
-  - One GET of the namespace and, when it exists, one LIST of its Secrets, made with the C(kubernetes.core.k8s) lookup
-    in the controller process (no module launch).
+  - One GET of the namespace and, when it exists, one GET of each named Secret (a missing one is a 404, not an
+    error), made with the C(kubernetes.core.k8s) lookup in the controller process (no module launch). No LIST, so
+    a Role that names the Secrets in C(resourceNames) suffices.
   - "Inline key material of the kubeconfig (C(client-key-data), C(client-certificate-data),
     C(certificate-authority-data)) never reaches the disk. The C(kubernetes) client would write it to temporary files
     that it removes only at interpreter exit, which Ansible's forked workers never reach. During the read, those
@@ -26,7 +27,7 @@ options:
     type: str
     required: true
   names:
-    description: The Secrets to keep from the list (others in the namespace are ignored).
+    description: The Secrets to read, one GET each (others in the namespace are not read).
     type: list
     elements: str
     required: true
@@ -206,13 +207,14 @@ class LookupModule(LookupBase):
         else:
             return [state]
 
-        try:
-            items = k8s.run([], variables, kind="Secret", namespace=namespace, **connection)
-        except Exception as exc:  # noqa: BLE001
-            state.update(error=describe_error(exc), error_in="secrets")
-            return [state]
-        for obj in items or []:
-            name = (obj.get("metadata") or {}).get("name")
-            if name in names:
-                state["secrets"][name] = summarize_secret(obj)
+        # One GET per name, not a LIST: a Role can then grant the Secrets by resourceNames (no `list`, which would
+        # expose every Secret of the namespace). A missing Secret is a 404, which the k8s lookup returns as [].
+        for name in dict.fromkeys(names):
+            try:
+                found = k8s.run([], variables, kind="Secret", namespace=namespace, resource_name=name, **connection)
+            except Exception as exc:  # noqa: BLE001
+                state.update(error=describe_error(exc), error_in="secrets")
+                return [state]
+            if found:
+                state["secrets"][name] = summarize_secret(found[0])
         return [state]
