@@ -4,9 +4,10 @@
     python tools/matrix.py [--only 2.17,2.21] [--markdown FILE]
 
 meta/runtime.yml says `requires_ansible: ">=2.17.0"`; every minor from there that installs here runs
-`pytest tests/unit tests/integration/test_smoke.py`, each in a venv of its own made with uv in the cache folder
-(tools/cache.py; keyed by its pins, so a second run installs nothing) from the `ansible` package of that minor - so
-with the kubernetes.core, community.general and community.crypto that package brings - on the Python it needs
+`pytest tests/unit tests/integration/test_smoke.py tests/integration/test_nolog_failures.py`, each in a venv of its
+own made with uv in the cache folder (tools/cache.py; keyed by its pins, so a second run installs nothing) from the
+`ansible` package of that minor - so with the kubernetes.core, community.general and community.crypto that package
+brings - on the Python it needs
 (ansible-core 2.20 and later need Python >= 3.12; pyenv's, else pythonX.Y on PATH). Each pytest session starts its
 own local control plane. The full suite (make test) runs on the main venv's ansible (requirements-dev.txt).
 
@@ -39,7 +40,8 @@ MATRIX = {
 }
 # The runtime needs (requirements.txt) and the test tools the unit tests use, pinned as in requirements-dev.txt.
 PACKAGES = ["-r", str(REPO / "requirements.txt"), "pytest==9.2.0", "hypothesis==6.170.17"]
-TESTS = ["tests/unit", "tests/integration/test_smoke.py"]
+# test_nolog_failures: ansible-core 2.19+ prints the failure text of a no_log task, 2.17 does not (issue 15).
+TESTS = ["tests/unit", "tests/integration/test_smoke.py", "tests/integration/test_nolog_failures.py"]
 
 
 def find_python(version: str) -> str | None:

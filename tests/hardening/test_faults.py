@@ -18,6 +18,7 @@ import pytest
 from hardening_support import env_with_callback, failure_text, find_leaks, grant, rbac_objects, secret_values
 
 from helpers.kube import cluster, kubectl
+from helpers.leaks import forms_of
 from helpers.site import (
     BASE_SECRET_NAMES,
     REPO,
@@ -128,7 +129,9 @@ def test_secret_changed_between_read_and_write_is_reported_not_overwritten(kubec
     after = read_secrets(kubeconfig, namespace)
     message = failure_text(run.output)
     print(f"\n[hardening] conflict: rc={run.rc}; message: {message[-600:]!r}")
-    assert find_leaks(run.output, secret_values(after)) == []
+    # The values in the cluster afterwards and every value the run generated, also the refused new devpi-secret.
+    assert run.values, "the capture callback recorded no value"
+    assert find_leaks(run.output, {**secret_values(after), **forms_of(run.values)}) == []
     assert after["devpi-secret"]["metadata"]["labels"].get("hardening.theedgeworks.ai/touched") == "yes"
     assert after["devpi-secret"]["data"] == before["devpi-secret"]["data"], "the changed Secret was overwritten"
     assert run.rc != 0, "the conflict was not reported:\n" + run.output[-4000:]
@@ -164,6 +167,11 @@ def test_api_server_gone_before_the_writes_is_reported(tmp_path):
         message = failure_text(run.output)
         print(f"\n[hardening] API server gone: rc={run.rc}; message: {message[-600:]!r}")
         assert run.rc != 0, "the run succeeded although nothing could be written:\n" + run.output[-4000:]
+        # -vvv: every value the run generated or was given must still be absent from the output.
+        key = inputs.key_file.read_text()
+        values = [*run.values, inputs.client_secret, key, *(ln for ln in key.splitlines() if not ln.startswith("-"))]
+        assert run.values, "the capture callback recorded no value"
+        assert find_leaks(run.output, forms_of(values)) == []
         assert "devpi-tls" in message and "unknown error" not in message, message[-3000:]
         assert "Could not find or access" not in message, message[-3000:]
     finally:
