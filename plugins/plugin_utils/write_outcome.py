@@ -54,6 +54,57 @@ def describe_error(result, secrets=()):
     return scrub(msg, secrets), False
 
 
+#: The key a successful run of each module the role registers always returns (measured on ansible-core 2.17, 2.19
+#: and 2.21 with the kubernetes.core and community.general their `ansible` packages bring): a result without it failed.
+SUCCESS_KEYS = {
+    "kubernetes.core.k8s": "result",
+    "community.general.keycloak_client": "existing",
+    "community.general.keycloak_clientsecret_info": "clientsecret_info",
+    "theedgeworks.devpi.random_b64": "value",
+    "theedgeworks.devpi.htpasswd_bcrypt": "lines",
+}
+
+
+def failed(result, module):
+    """Whether a registered run of ``module`` failed - also when its task said ``failed_when: false``.
+
+    The role registers its ``no_log`` tasks with ``failed_when: false``: ansible-core 2.19 and later print the failure
+    text of a failing ``no_log`` task, which may quote what it sent. That sets ``failed`` to false, so a failure is
+    recognised by its shape (measured): ``failed`` still true (a task registered with ``ignore_errors``); an
+    ``exception`` (2.17 keeps a module's, 2.19+ move it to ``failed_when_suppressed_exception`` and, for a module that
+    failed from an exception such as kubernetes.core's, drop its ``msg``); an ``error`` (kubernetes.core.k8s with
+    ``continue_on_error``: its one definition failed); or no ``SUCCESS_KEYS[module]`` (``fail_json`` with a ``msg``
+    only, on every version). A loop's registration failed when an item did; a skipped run did not fail.
+    """
+    if not isinstance(result, dict) or result.get("skipped"):
+        return False
+    if isinstance(result.get("results"), list):  # a loop (none of these modules returns a top-level `results`)
+        return any(failed(item, module) for item in result["results"])
+    if result.get("failed") or "exception" in result or "failed_when_suppressed_exception" in result:
+        return True
+    return "error" in result or SUCCESS_KEYS[module] not in result
+
+
+def failure_text(result, module, secrets=()):
+    """``''`` when the registered run of ``module`` did not fail (see ``failed``), else its message: scrubbed of
+    ``secrets``, capped (scrub.py), never empty. A loop's: the failed items' messages, each after its label."""
+    if not failed(result, module):
+        return ""
+    if isinstance(result.get("results"), list):
+        texts = []
+        for item in result["results"]:
+            if failed(item, module):
+                label = (item.get("_ansible_item_label") or "") if isinstance(item, dict) else ""
+                texts.append((str(label) + ": " if label else "") + failure_text(item, module, secrets))
+        return " ".join(texts)
+    if module == "kubernetes.core.k8s":
+        return describe_error(result, secrets)[0]
+    msg = result.get("msg")
+    if not msg:
+        return "no message (ansible-core 2.19 and later drop the text of a module's exception under failed_when)"
+    return scrub(msg, secrets)
+
+
 def known_secrets(plan):
     """Every value of the plan that is not public: what it meant to write and what it read, as text."""
     values = []
@@ -76,7 +127,7 @@ def per_definition(registered, count):
     result = registered.get("result")
     if isinstance(result, dict) and isinstance(result.get("results"), list) and "method" not in registered:
         return result["results"]
-    if registered.get("failed") and "method" not in registered and "error" not in registered:
+    if failed(registered, "kubernetes.core.k8s") and "result" not in registered and "error" not in registered:
         # The task failed before any definition (client, kubeconfig): every write failed with its message.
         return [{"error": {"msg": registered.get("msg")}} for _index in range(count)]
     return [registered]
@@ -123,8 +174,8 @@ def deferred_writes(plan, registered):
 def _delete_outcomes(deleted, secrets):
     out = []
     for result in (deleted or {}).get("results", []) or []:
-        if isinstance(result, dict) and result.get("failed"):
-            text, conflict = describe_error(result, secrets)
+        if failed(result, "kubernetes.core.k8s"):
+            text, conflict = describe_error(result.get("error") or result, secrets)
             if conflict or "recondition" in text:
                 text += " (it was changed or recreated after this run read it: not deleted)"
             name = (loop_item(result) or {}).get("name", "?")

@@ -8,6 +8,8 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan imp
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import (
     deferred_writes,
     describe_error,
+    failed,
+    failure_text,
     outcomes,
     per_definition,
     secret_report,
@@ -118,6 +120,49 @@ def test_a_refused_delete_stops_every_write():
     report = secret_report(plan, {}, deleted=deleted)
     assert [(e["name"], e["verb"]) for e in report["errors"]] == [("devpi-tls", "delete"), ("other", "update")]
     assert "not deleted" in report["errors"][0]["error"] and "delete was refused" in report["errors"][1]["error"]
+    # As the role registers it: continue_on_error and failed_when: false, the refusal in the item's `error`.
+    refused = {"changed": False, "failed": False, "failed_when_result": False, "result": {},
+               "ansible_loop_var": "_devpi_secrets_delete", "_devpi_secrets_delete": {"name": "devpi-tls"},
+               "error": {"msg": failed_delete["msg"], "status": 409, "reason": "Conflict"}}  # fmt: skip
+    assert secret_report(plan, {}, deleted={"results": [refused]})["errors"] == report["errors"]
+
+
+# Results registered with failed_when: false, as measured (ansible-core 2.17 / 2.19 / 2.21; invocation left out).
+SUPPRESSED = {"changed": False, "failed": False, "failed_when_result": False}
+MEASURED_FAILURES = [
+    # 2.19+: kubernetes.core failed from an exception; its text is gone.
+    ("kubernetes.core.k8s", dict(SUPPRESSED, failed_when_suppressed_exception="(traceback unavailable)")),
+    # 2.17: the module crashed.
+    ("kubernetes.core.k8s", dict(SUPPRESSED, exception="Traceback ...", msg="MODULE FAILURE", rc=1)),
+    # continue_on_error, one definition refused (the delete loop's items).
+    ("kubernetes.core.k8s", dict(SUPPRESSED, result={}, error={"msg": _status(422, "Invalid", "refused: tls.key=x")})),
+    # 2.17: fail_json(msg) only; 2.19+ add the suppressed exception.
+    ("community.general.keycloak_client", dict(SUPPRESSED, msg="Could not update client 1 in realm r: HTTP 400")),
+    ("community.general.keycloak_clientsecret_info", dict(SUPPRESSED, msg="Could not obtain access token",
+                                                          failed_when_suppressed_exception="(traceback unavailable)")),
+    ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, msg="htpasswd_bcrypt failed: ValueError in x.py:3")),
+    ("theedgeworks.devpi.random_b64", {"failed": True, "msg": "registered with ignore_errors"}),
+]  # fmt: skip
+MEASURED_SUCCESSES = [
+    ("kubernetes.core.k8s", dict(SUPPRESSED, result={"results": [{"error": {"msg": "one write refused"}}]})),
+    ("kubernetes.core.k8s", dict(SUPPRESSED, method="delete", result={})),
+    ("community.general.keycloak_client", dict(SUPPRESSED, existing={}, end_state={}, msg="")),
+    ("community.general.keycloak_clientsecret_info", dict(SUPPRESSED, clientsecret_info={"value": "s"}, msg="ok")),
+    ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, users=[], order=[], lines={})),
+    ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, value="v", generated=True)),
+    ("theedgeworks.devpi.random_b64", {"skipped": True, "changed": False}),
+]
+
+
+def test_a_failure_is_recognised_also_under_failed_when_false():
+    for module, result in MEASURED_FAILURES:
+        assert failed(result, module), (module, result)
+        assert failed({"results": [MEASURED_SUCCESSES[-1][1], result], "msg": "All items completed"}, module)
+        text = failure_text(result, module, ["tls.key=x"])
+        assert text and "tls.key=x" not in text and len(text) <= 300, text
+    for module, result in MEASURED_SUCCESSES:
+        assert not failed(result, module) and failure_text(result, module) == "", (module, result)
+        assert not failed({"results": [result]}, module)
 
 
 def test_a_deferred_write_goes_only_after_the_secret_it_waits_for_was_written():
