@@ -26,7 +26,6 @@ from ansible.module_utils.common.validation import (
     check_type_list,
     check_type_str,
 )
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     base_url_problem,
@@ -40,6 +39,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     role_password_problem,
     token_problem,
 )
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import ValueFreeAction
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
 PREFIX = "devpi_secrets_"
@@ -111,7 +111,7 @@ def missing_libraries():
     return [package for module, package in LIBRARIES if importlib.util.find_spec(module) is None]
 
 
-class ActionModule(ActionBase):
+class ActionModule(ValueFreeAction):  # an exception becomes a value-free failure
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("argument_spec", "rotatable", "names"))
     _requires_connection = False

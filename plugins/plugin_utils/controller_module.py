@@ -13,6 +13,11 @@ masked, so a body behaves the same in both places.
 
 from __future__ import annotations
 
+import functools
+import os
+import traceback
+
+from ansible.errors import AnsibleAction
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -64,7 +69,49 @@ class ControllerModule:
         return result
 
 
-class ControllerModuleAction(ActionBase):
+def value_free_failure(action, error):
+    """A task result for an exception raised inside ``action``: its type and where, never its text.
+
+    A library may quote its input in an exception (bcrypt the password it could not hash); Ansible would print the
+    text - ansible-core 2.19 and later also for a ``no_log`` task. The innermost frame's file and line say where.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    where = " in %s:%s" % (os.path.basename(frames[-1].filename), frames[-1].lineno) if frames else ""
+    return {
+        "failed": True,
+        "changed": False,
+        "msg": "%s failed: %s%s (its text is not shown: it may quote a value the task was given)"
+        % (action, type(error).__name__, where),
+    }
+
+
+class ValueFreeAction(ActionBase):
+    """Base of this collection's action plugins: an exception their ``run`` raises becomes a value-free failure.
+
+    Every ``run`` a subclass defines is wrapped (``__init_subclass__``); Ansible's own control-flow exceptions
+    (``AnsibleAction``: skip, fail with a message of the plugin's) pass through.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is None or getattr(run, "_value_free", False):
+            return
+
+        @functools.wraps(run)
+        def guarded(self, tmp=None, task_vars=None):
+            try:
+                return run(self, tmp, task_vars)
+            except AnsibleAction:
+                raise
+            except Exception as error:  # noqa: BLE001 - any library error: its text may hold a value
+                return value_free_failure(self._task.action, error)
+
+        guarded._value_free = True
+        cls.run = guarded
+
+
+class ControllerModuleAction(ValueFreeAction):
     """Base of the action plugins that run a module body on the controller (set ARGUMENT_SPEC and body)."""
 
     TRANSFERS_FILES = False
