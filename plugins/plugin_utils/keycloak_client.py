@@ -12,7 +12,7 @@ reconfigures a client. No Ansible imports; the plan holds no value (the client s
 
 from __future__ import annotations
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import failure_text
 
 
 def wanted_entries(host):
@@ -48,10 +48,10 @@ def keycloak_plan(client_result, secret_result, host, client_id, realm, url, giv
             url,
         )
     )
-    if (client_result or {}).get("failed"):
-        plan["problems"].append(
-            "Cannot read %s: %s" % (where, scrub((client_result or {}).get("msg") or "no answer", secrets))
-        )
+    # Both reads are registered with failed_when: false (read_keycloak.yml): failure_text recognises a failure.
+    problem = failure_text(client_result or {}, "community.general.keycloak_client", secrets)
+    if problem:
+        plan["problems"].append("Cannot read %s: %s" % (where, problem))
         return plan
     client = (client_result or {}).get("existing") or {}
     if not client.get("clientId"):  # keycloak_client fills empty lists into the "existing" of a missing client
@@ -76,11 +76,9 @@ def keycloak_plan(client_result, secret_result, host, client_id, realm, url, giv
     plan["redirect_uris"], plan["redirect_uris_added"] = _merged(client.get("redirectUris"), [redirect])
     plan["web_origins"], plan["web_origins_added"] = _merged(client.get("webOrigins"), [origin])
     plan["changes"] = bool(plan["redirect_uris_added"] or plan["web_origins_added"])
-    if (secret_result or {}).get("failed") or not (secret_result or {}).get("clientsecret_info"):
-        plan["problems"].append(
-            "Cannot read the secret of %s: %s"
-            % (where, scrub((secret_result or {}).get("msg") or "no answer", secrets))
-        )
+    problem = failure_text(secret_result or {}, "community.general.keycloak_clientsecret_info", secrets)
+    if problem or not (secret_result or {}).get("clientsecret_info"):
+        plan["problems"].append("Cannot read the secret of %s: %s" % (where, problem or "no answer"))
         return plan
     value = secret_result["clientsecret_info"].get("value")
     if not isinstance(value, str) or value.strip() == "":
