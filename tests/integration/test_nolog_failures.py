@@ -342,6 +342,7 @@ def test_no_log_failures_print_no_value(kubeconfig, scene, tmp_path):
             }
             for host, (name, word) in expect.items():
                 task, result = failed.get(host, ("(none)", {}))
+                print(f"[nolog] json: {host}: {str(result.get('msg'))[:400]!r}")
                 if "censored" in result or word not in str(result.get("msg", "")):
                     problems.append(f"{host}: stopped in {task!r} without a message naming {word!r}: {result}")
                 elif name is not None and task != name:
