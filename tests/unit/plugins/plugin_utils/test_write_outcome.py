@@ -142,6 +142,7 @@ MEASURED_FAILURES = [
                                                           failed_when_suppressed_exception="(traceback unavailable)")),
     ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, msg="htpasswd_bcrypt failed: ValueError in x.py:3")),
     ("theedgeworks.devpi.random_b64", {"failed": True, "msg": "registered with ignore_errors"}),
+    ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, msg="current is not valid base64", valid=False)),
 ]  # fmt: skip
 MEASURED_SUCCESSES = [
     ("kubernetes.core.k8s", dict(SUPPRESSED, result={"results": [{"error": {"msg": "one write refused"}}]})),
@@ -150,6 +151,7 @@ MEASURED_SUCCESSES = [
     ("community.general.keycloak_clientsecret_info", dict(SUPPRESSED, clientsecret_info={"value": "s"}, msg="ok")),
     ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, users=[], order=[], lines={})),
     ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, value="v", generated=True)),
+    ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, valid=True, generated=False, repaired=False)),  # kept
     ("theedgeworks.devpi.random_b64", {"skipped": True, "changed": False}),
 ]
 
