@@ -338,7 +338,10 @@ def test_no_log_failures_print_no_value(kubeconfig, scene, tmp_path):
                     "Stop when Keycloak refused the write (nothing was written to the cluster)",
                     "theedgeworks",
                 ),
-                "bcrypt": (None, "htpasswd_bcrypt"),
+                "bcrypt": (
+                    "Stop when a value could not be made (nothing was written)",
+                    "theedgeworks.devpi.htpasswd_bcrypt",
+                ),
             }
             for host, (name, word) in expect.items():
                 task, result = failed.get(host, ("(none)", {}))
