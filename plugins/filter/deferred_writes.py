@@ -16,7 +16,7 @@ description:
   - The result carries Secret data. Use it only in tasks with C(no_log).
 options:
   _input:
-    description: The plan of P(theedgeworks.devpi.secret_plan#filter).
+    description: The plan of M(theedgeworks.devpi.plan).
     type: dict
     required: true
   written:

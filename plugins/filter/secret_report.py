@@ -9,7 +9,7 @@ name: secret_report
 short_description: What the devpi_secrets role did to each Secret, without any value
 version_added: 2.0.0
 description:
-  - Combines the plan of P(theedgeworks.devpi.secret_plan#filter) with the registered result of the
+  - Combines the plan of M(theedgeworks.devpi.plan) with the registered result of the
     C(kubernetes.core.k8s) task that sent its C(writes) (one definition list, C(continue_on_error)), and says per
     Secret what happened. The logic is C(plugins/plugin_utils/write_outcome.py).
   - Safe to print - names, actions, keys, value-free error messages.

@@ -54,6 +54,15 @@ class ControllerModule:
     def exit_json(self, **kwargs):
         raise _ModuleExit(kwargs)
 
+    @classmethod
+    def run_body(cls, args, argument_spec, check_mode, diff, body):
+        """The result of ``body`` run on ``args`` as an action plugin runs it: arguments checked, result masked."""
+        try:
+            module = cls(args, argument_spec, check_mode, diff)
+        except _ModuleExit as invalid:
+            return dict(invalid.result, changed=False)
+        return module.finish(body)
+
     def finish(self, body):
         """Run ``body(self)`` and return its result, masked like AnsibleModule's, with the warnings."""
         try:

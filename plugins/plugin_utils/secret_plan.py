@@ -235,7 +235,9 @@ def _secret_definition(namespace, entry, create):
     return {"apiVersion": "v1", "kind": "Secret", "type": entry["type"], "metadata": metadata, "data": data}
 
 
-def _given(supplied):
+def given_inputs(supplied):
+    """The names of the inputs that were given: the supplied values present and not None (read.yml leaves out an
+    input check_inputs found not given). The one rule for "a password was given"."""
     return {name for name, value in (supplied or {}).items() if value is not None}
 
 
@@ -262,7 +264,7 @@ def secret_plan(
     generated = generated_values(random, cluster, table, user)
     stored = stored_values(table, cluster, user)
     flags = _random_flags(random)
-    given = _given(supplied)
+    given = given_inputs(supplied)
     all_labels = dict(base_labels or {})
     all_labels.update(labels or {})
     rotate = list(rotate or [])

@@ -3,9 +3,10 @@
 DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is written when it is unset.
 
 Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report), ``warnings`` (the role's
-value-free warnings) and ``values`` - every value the run made or meant to write, whatever became of it: the
-``random_b64`` results (also in check mode), the new ``htpasswd_bcrypt`` lines, and the data of every Secret of the
-plan but its public keys, also decoded (also for writes that were refused or that lost a race). The leak suite
+value-free warnings) and ``values`` - every value the run made or meant to write, whatever became of it: the data of
+every Secret of the plan (the ``theedgeworks.devpi.plan`` step draws the generated values and makes the htpasswd line
+into it, also in check mode) but its public keys, also decoded (also for writes that were refused or that lost a
+race). The leak suite
 searches the output for all of them. They are read from the variables the role registered (callbacks only see
 censored results of no_log tasks) after every task, so the values of a first pass that a second pass overwrote
 count too, and failed hosts are covered.
@@ -37,11 +38,6 @@ def _decode(value):
 
 def _values(facts: dict) -> list[str]:
     values = []
-    for result in (facts.get("_devpi_secrets_random") or {}).get("results", []) or []:
-        if isinstance(result, dict) and result.get("value"):
-            values.append(str(result["value"]))
-    for line in ((facts.get("_devpi_secrets_htpasswd") or {}).get("lines") or {}).values():
-        values.append(str(line))
     plans = [facts.get(name) for name in sorted(facts) if name.startswith("_devpi_secrets_plan")]
     for plan in plans:
         for entry in (plan or {}).get("secrets", []) or []:

@@ -339,7 +339,7 @@ def test_no_log_failures_print_no_value(kubeconfig, scene, tmp_path):
                     "theedgeworks",
                 ),
                 "bcrypt": (
-                    "Stop when a value could not be made (nothing was written)",
+                    "Check that every Secret can be made and may be written",
                     "theedgeworks.devpi.htpasswd_bcrypt",
                 ),
             }

@@ -1,0 +1,118 @@
+#!/usr/bin/python
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: plan
+short_description: Decide every Secret of the devpi_secrets role (internal to that role)
+version_added: 3.0.0
+description:
+  - The decide step of the P(theedgeworks.devpi.devpi_secrets#role) role, computed once, in the controller process
+    (an action plugin). Internal to that role - its options and results follow the role and may change in any release;
+    use the role, or the M(theedgeworks.devpi.random_b64) and M(theedgeworks.devpi.htpasswd_bcrypt) modules.
+  - Draws every generated value that is missing, invalid or rotated (the body of M(theedgeworks.devpi.random_b64)),
+    keeps or makes the basic-auth line (the body of M(theedgeworks.devpi.htpasswd_bcrypt)), and decides per Secret
+    the action, the data and the writes (C(plugins/plugin_utils/secret_plan.py)).
+  - Never fails with text from outside; a failure of a body is returned in RV(problems), scrubbed of the supplied
+    values. Its result holds Secret data - run it with C(no_log).
+author:
+  - The Edgeworks platform team (!UNKNOWN)
+extends_documentation_fragment:
+  - theedgeworks.devpi._attributes  # first: its support values win over the generic ones
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Decides the same in check mode (new values are drawn: they are the prediction); writes nothing in any mode.
+  diff_mode:
+    support: full
+    details:
+      - With diff, each Secret's report gets C(changed_keys) (fingerprints only of values generated on this run).
+options:
+  table:
+    description: The role's table of Secrets (its C(vars/main.yml)).
+    type: list
+    elements: dict
+    required: true
+  cluster:
+    description: What P(theedgeworks.devpi.cluster_state#lookup) read.
+    type: dict
+    required: true
+  supplied:
+    description: The user-supplied values by the table's C(input) names; an input not given is left out.
+    type: dict
+    default: {}
+  inputs:
+    description: The inputs as M(theedgeworks.devpi.check_inputs) returned them (C(inputs)).
+    type: dict
+    required: true
+  rotate:
+    description: The Secrets rotated on this run (names).
+    type: list
+    elements: str
+    default: []
+  base_labels:
+    description: Labels every Secret carries.
+    type: dict
+    default: {}
+requirements:
+  - bcrypt (Python library) in the environment that runs ansible-playbook.
+seealso:
+  - module: theedgeworks.devpi.random_b64
+  - module: theedgeworks.devpi.htpasswd_bcrypt
+"""
+
+EXAMPLES = r"""
+- name: Plan the writes (as the devpi_secrets role does)
+  theedgeworks.devpi.plan:
+    table: "{{ _devpi_secrets_table }}"
+    cluster: "{{ _devpi_secrets_cluster }}"
+    supplied: "{{ _devpi_secrets_supplied }}"
+    inputs: "{{ _devpi_secrets_checked.inputs }}"
+    rotate: [devpi-secret]
+  register: _devpi_secrets_plan
+  failed_when: false
+  no_log: true
+"""
+
+RETURN = r"""
+problems:
+  description: What stops the run before any write, each a value-free sentence.
+  returned: always
+  type: list
+  elements: str
+changes:
+  description: Whether anything is to be written or deleted.
+  returned: always
+  type: bool
+secrets:
+  description: Per Secret its C(name), C(action), C(type), C(data) (base64; holds secrets) and what the writes need.
+  returned: success
+  type: list
+  elements: dict
+writes:
+  description: The definitions to send first (namespace first).
+  returned: success
+  type: list
+  elements: dict
+writes_after:
+  description: Definitions that wait for another Secret to be written (C(after)).
+  returned: success
+  type: list
+  elements: dict
+deletes:
+  description: Secrets of the wrong type to delete first (C(name), C(uid), C(resource_version)).
+  returned: success
+  type: list
+  elements: dict
+report:
+  description: The value-free report, one entry per Secret.
+  returned: always
+  type: list
+  elements: dict
+"""

@@ -1,0 +1,166 @@
+# Copyright (c) The Edgeworks platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: the devpi_secrets role's decide step, computed once, in the controller process.
+
+From the checked inputs and what the read found, ``plan`` draws every generated value (the body of ``random_b64``),
+makes the basic-auth line (the body of ``htpasswd_bcrypt``), both run as their action plugins run them
+(``controller_module.ControllerModule``: same argument checks, same masking), and hands their results to
+``secret_plan.secret_plan``, which decides what every Secret must hold and which writes get it there. The role's YAML
+only sequences phases and sends writes; no rule is derived again in Jinja.
+
+A failure of a body (or an exception inside one) is not raised: it becomes a value-free ``problem`` that the role's
+next task, without ``no_log``, reports before any write.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import (
+    ControllerModule,
+    value_free_failure,
+)
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import (
+    draw_args,
+    generated_values,
+    given_inputs,
+    rotating,
+    secret_plan,
+)
+
+#: the loop variable the results are registered under, as a task loop would (secret_plan reads it)
+LOOP_VAR = "_devpi_secrets_key"
+
+
+def _run(name, body, params, spec, check_mode, diff):
+    """A body's result; an exception inside it (a library may quote its input) becomes a value-free failure."""
+    try:
+        return ControllerModule.run_body(params, spec, check_mode, diff, body)
+    except Exception as error:  # noqa: BLE001 - any library error: its text may hold a value
+        return value_free_failure(name, error)
+
+
+def draw(table, cluster, supplied, user, rotate, check_mode=False, diff=False):
+    """``{"results": [...]}``: one ``random_b64`` result per generated key, as a registered loop holds them.
+
+    Skipped: a Secret managed only without an input that was given (the client Secret of a given password), and a
+    password that works (``draw_args`` says ``never``: kept as it is, no draw).
+    """
+    given = given_inputs(supplied)
+    args = draw_args(table, cluster, user, rotate)
+    results = []
+    for row in table:
+        for key_row in row["keys"]:
+            if key_row["from"] != "generated":
+                continue
+            item = {LOOP_VAR: [row, key_row], "ansible_loop_var": LOOP_VAR}
+            decided = args[row["name"]][key_row["key"]]
+            if row.get("only_without_input") in given or decided["regenerate"] == "never":
+                item.update(skipped=True, changed=False)
+            else:
+                params = {
+                    "num_bytes": key_row["num_bytes"],
+                    "alphabet": key_row["alphabet"],
+                    "repair": key_row["repair"],
+                    "regenerate": decided["regenerate"],
+                }
+                if decided["current"] is not None:
+                    params["current"] = decided["current"]
+                item.update(
+                    _run(
+                        "theedgeworks.devpi.random_b64",
+                        random_b64.run,
+                        params,
+                        random_b64.ARGUMENT_SPEC,
+                        check_mode,
+                        diff,
+                    )
+                )
+            results.append(item)
+    return {"results": results}
+
+
+def hash_line(table, cluster, supplied, random, user, cost, rotate, check_mode=False, diff=False):
+    """The ``htpasswd_bcrypt`` result for the basic-auth user: the given password, else the generated one."""
+    password_row, password_key = next((row, key) for row in table for key in row["keys"] if key.get("password_of"))
+    hashed_in = password_key["password_of"]
+    given = "basic_auth_password" in given_inputs(supplied)
+    password = (supplied or {}).get("basic_auth_password")
+    if not given:
+        password = generated_values(random, cluster, table, user).get(password_row["name"], {}).get(password_key["key"])
+    params = {
+        "users": [{"name": user, "password": password}],
+        "cost": cost,
+        # A given password that is rotated gets a new salt; a generated one is new anyway.
+        "regenerate": "always" if given and rotating(_row(table, hashed_in), rotate) else "full_idempotence",
+    }
+    current = (((cluster or {}).get("secrets") or {}).get(hashed_in) or {}).get("text", {}).get("auth")
+    if current is not None:
+        params["current"] = current
+    return _run(
+        "theedgeworks.devpi.htpasswd_bcrypt",
+        htpasswd_bcrypt.run,
+        params,
+        htpasswd_bcrypt.ARGUMENT_SPEC,
+        check_mode,
+        diff,
+    )
+
+
+def _row(table, name):
+    return next(row for row in table if row["name"] == name)
+
+
+def _failures(random, htpasswd, known):
+    problems = []
+    for result in random["results"]:
+        if result.get("failed"):
+            row, key_row = result[LOOP_VAR]
+            problems.append(
+                "Cannot make %s/%s (random_b64): %s" % (row["name"], key_row["key"], scrub(result.get("msg"), known))
+            )
+    if htpasswd.get("failed"):
+        problems.append("Cannot make the basic-auth line (htpasswd_bcrypt): %s" % scrub(htpasswd.get("msg"), known))
+    return problems
+
+
+def plan(
+    table,
+    cluster,
+    supplied,
+    inputs,
+    rotate,
+    base_labels,
+    check_mode=False,
+    diff=False,
+):
+    """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
+    the two bodies; ``problems`` also holds their failures (scrubbed of every supplied value)."""
+    user = inputs["basic_auth_user"]
+    random = draw(table, cluster, supplied, user, rotate, check_mode, diff)
+    htpasswd = hash_line(table, cluster, supplied, random, user, inputs["basic_auth_cost"], rotate, check_mode, diff)
+    # The supplied secrets, to scrub from a failure's text; not the public inputs (a client ID or user name would
+    # shred the message).
+    public = {key["input"] for row in table for key in row["keys"] if key["from"] == "input" and key.get("public")}
+    known = [str(value) for name, value in (supplied or {}).items() if value and name not in public]
+    failures = _failures(random, htpasswd, known)
+    if failures:
+        return {"problems": failures, "changes": False, "warnings": [], "secrets": [], "report": []}
+    result = secret_plan(
+        table,
+        cluster,
+        supplied,
+        random,
+        htpasswd,
+        inputs.get("labels") or {},
+        rotate,
+        inputs["namespace"],
+        base_labels=base_labels,
+        with_diff=diff,
+        adopt=inputs.get("adopt") or [],
+        replace_wrong_type=inputs.get("replace_wrong_type", False),
+    )
+    notices = [w for r in random["results"] for w in r.get("warnings") or []] + list(htpasswd.get("warnings") or [])
+    result["module_warnings"] = [w for i, w in enumerate(notices) if w not in notices[:i]]
+    return result
