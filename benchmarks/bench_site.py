@@ -30,29 +30,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from helpers.api_metrics import WRITE_VERBS, request_counts  # noqa: E402
 from helpers.kube import cluster, kubectl  # noqa: E402
 from helpers.site import ansible_env, make_inputs  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
-WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$", re.M)
 _RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", re.M)
 
 
 def api_requests(kubeconfig: str) -> collections.Counter:
     """Requests served so far by (verb, resource), dry runs apart; the metrics scrape itself is left out."""
-    text = kubectl("get", "--raw", "/metrics", kubeconfig=kubeconfig).stdout
-    counts: collections.Counter = collections.Counter()
-    for labels, value in _METRIC.findall(text):
-        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+
+    def keep(lab: dict) -> bool:
         if lab.get("resource") not in ("secrets", "namespaces") and lab.get("verb") in WRITE_VERBS:
-            continue  # the in-process controllers' writes (default ServiceAccount, root CA ConfigMap)
-        if lab.get("subresource"):
-            continue  # namespaces/status and /finalize: the namespace controller's
-        verb = ("DRYRUN-" if lab.get("dry_run") else "") + lab.get("verb", "")
-        counts[(verb, lab.get("resource", ""))] += int(float(value))
-    return counts
+            return False  # the in-process controllers' writes (default ServiceAccount, root CA ConfigMap)
+        return not lab.get("subresource")  # namespaces/status and /finalize: the namespace controller's
+
+    return request_counts(kubeconfig, keep)
 
 
 def delta(before: collections.Counter, after: collections.Counter) -> collections.Counter:

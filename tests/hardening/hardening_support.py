@@ -17,11 +17,12 @@ from pathlib import Path
 
 import yaml
 
+from helpers import api_metrics
 from helpers.kube import apply_manifest, kubectl, kubectl_json
 from helpers.site import CALLBACKS, SECRET_NAMES, ansible_env
 
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$", re.M)
-WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION")
+#: the write verbs writes_by_code counts: DELETECOLLECTION too (helpers.site.api_writes leaves it out)
+WRITE_VERBS = (*api_metrics.WRITE_VERBS, "DELETECOLLECTION")
 
 
 def writes_by_code(kubeconfig: str, subresources: bool = False) -> collections.Counter:
@@ -31,19 +32,13 @@ def writes_by_code(kubeconfig: str, subresources: bool = False) -> collections.C
     patch (403/409/422) can be told from a write that took effect (200/201). With subresources=False, writes on
     subresources (namespaces/status, namespaces/finalize: the namespace controller's) are left out.
     """
-    text = kubectl("get", "--raw", "/metrics", kubeconfig=kubeconfig).stdout
-    counts: collections.Counter = collections.Counter()
-    for labels, value in _METRIC.findall(text):
-        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        verb = lab.get("verb", "")
-        if verb not in WRITE_VERBS or lab.get("resource") not in ("secrets", "namespaces"):
-            continue
-        if lab.get("subresource") and not subresources:
-            continue
-        if lab.get("dry_run"):
-            verb = "DRYRUN-" + verb
-        counts[(verb, lab["resource"], lab.get("code", "?"))] += int(float(value))
-    return counts
+
+    def keep(lab: dict) -> bool:
+        if lab.get("verb", "") not in WRITE_VERBS or lab.get("resource") not in ("secrets", "namespaces"):
+            return False
+        return subresources or not lab.get("subresource")
+
+    return api_metrics.request_counts(kubeconfig, keep, by_code=True)
 
 
 def delta(before: collections.Counter, after: collections.Counter) -> dict:

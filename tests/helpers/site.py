@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.api_metrics import WRITE_VERBS, request_counts
 from helpers.kube import kubectl, kubectl_json
 from helpers.tools import pki
 
@@ -169,27 +170,15 @@ def resource_versions(kubeconfig: str, namespace: str) -> dict:
     return {n: s["metadata"]["resourceVersion"] for n, s in read_secrets(kubeconfig, namespace).items()}
 
 
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$", re.M)
-
-
 def api_writes(kubeconfig: str) -> collections.Counter:
-    """Write requests the API server has served so far, by (verb, resource), from its /metrics.
+    """Write requests the API server has served so far on secrets and namespaces (their subresources too, not
+    DELETECOLLECTION), by (verb, resource), from its /metrics.
 
     Dry-run requests (check mode) are counted apart, under verb 'DRYRUN-<verb>'.
     """
-    text = kubectl("get", "--raw", "/metrics", kubeconfig=kubeconfig).stdout
-    counts: collections.Counter = collections.Counter()
-    for labels, value in _METRIC.findall(text):
-        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        verb = lab.get("verb", "")
-        if verb not in ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"):
-            continue
-        if lab.get("resource") not in ("secrets", "namespaces"):
-            continue
-        if lab.get("dry_run"):
-            verb = "DRYRUN-" + verb
-        counts[(verb, lab["resource"])] += int(float(value))
-    return counts
+    return request_counts(
+        kubeconfig, lambda lab: lab.get("verb", "") in WRITE_VERBS and lab.get("resource") in ("secrets", "namespaces")
+    )
 
 
 def writes_between(before: collections.Counter, after: collections.Counter, dry_run: bool = False) -> dict:
