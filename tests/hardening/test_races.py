@@ -14,13 +14,10 @@ import pytest
 from hardening_support import delta, env_with_callback, failure_text, find_leaks, secret_values, writes_by_code
 
 from helpers.kube import delete_namespace, kubectl
+from helpers.secret_data import dec
 from helpers.site import SECRET_NAMES, looped_include_play, make_inputs, read_secrets, run_playbook, run_site
 
 pytestmark = pytest.mark.integration
-
-
-def dec(obj: dict, key: str) -> bytes:
-    return base64.b64decode(obj["data"][key])
 
 
 def hook(tmp_path, *commands: list[str]) -> dict:

@@ -6,10 +6,10 @@ import base64
 import json
 import subprocess
 
-import bcrypt
 import pytest
 
 from helpers.kube import kubectl
+from helpers.secret_data import bcrypt_verifies, dec, htpasswd_verifies
 from helpers.site import (
     BASE_SECRET_NAMES,
     CLIENT_SECRET,
@@ -24,10 +24,6 @@ from helpers.site import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def dec(obj: dict, key: str) -> bytes:
-    return base64.b64decode(obj["data"][key])
 
 
 def assert_ok(run, changed=None):
@@ -65,10 +61,6 @@ def check_formats(secrets: dict, inputs, user="pypi-user", generated_password=Tr
     return hashed
 
 
-def verifies(password: bytes, hashed: str) -> bool:
-    return bcrypt.checkpw(password, hashed.replace("$2y$", "$2b$", 1).encode())
-
-
 def test_first_run_creates_everything_and_rerun_changes_nothing(kubeconfig, namespace, inputs):
     before = api_writes(kubeconfig)
     first = run_site(kubeconfig, namespace, inputs)
@@ -82,7 +74,7 @@ def test_first_run_creates_everything_and_rerun_changes_nothing(kubeconfig, name
     assert client["type"] == "kubernetes.io/basic-auth" and dec(client, "username") == b"pypi-user"
     password = dec(client, "password")
     assert len(password) >= 32
-    assert verifies(password, hashed)
+    assert bcrypt_verifies(password, hashed)
     ns = json.loads(kubectl("get", "ns", namespace, "-o", "json", kubeconfig=kubeconfig).stdout)
     assert ns["metadata"]["labels"]["app.kubernetes.io/part-of"] == "devpi"
 
@@ -123,7 +115,7 @@ def test_rotating_one_secret_changes_only_it(kubeconfig, namespace, inputs, name
     if name == "devpi-basic-auth":
         new_pw = dec(after[CLIENT_SECRET], "password")
         assert new_pw != base64.b64decode(before_data[CLIENT_SECRET]["password"])
-        assert verifies(new_pw, dec(after[name], "auth").decode().strip().split(":", 1)[1])
+        assert htpasswd_verifies(new_pw, dec(after[name], "auth"))
     assert {item["name"]: item["action"] for item in run.report} == {
         other: ("rotated" if other in rotated else "kept") for other in SECRET_NAMES
     }
@@ -211,13 +203,13 @@ def test_given_password_is_authoritative(kubeconfig, namespace, inputs):
         assert_ok(run, changed=1)
         basic = read_secrets(kubeconfig, namespace)["devpi-basic-auth"]
         assert set(basic["data"]) == {"auth"}
-        assert verifies(password.encode(), dec(basic, "auth").decode().strip().split(":", 1)[1])
+        assert htpasswd_verifies(password, dec(basic, "auth"))
     # Back to a generated password: the one the client Secret still holds (left alone meanwhile) is used again.
     assert_ok(run_site(kubeconfig, namespace, inputs), changed=1)
     secrets = read_secrets(kubeconfig, namespace)
     assert set(secrets["devpi-basic-auth"]["data"]) == {"auth"}
     password = dec(secrets[CLIENT_SECRET], "password")
-    assert verifies(password, dec(secrets["devpi-basic-auth"], "auth").decode().strip().split(":", 1)[1])
+    assert htpasswd_verifies(password, dec(secrets["devpi-basic-auth"], "auth"))
 
 
 def test_check_mode_predicts_and_writes_nothing(kubeconfig, namespace, inputs):

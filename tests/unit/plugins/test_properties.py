@@ -10,7 +10,6 @@ import json
 import os
 import re
 
-import bcrypt
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +27,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import
     validate_users,
 )
 from ansible_collections.theedgeworks.devpi.plugins.modules import htpasswd_bcrypt, random_b64
+from helpers.secret_data import bcrypt_verifies
 
 # DEVPI_HYPOTHESIS_EXAMPLES=1000 for a longer local search.
 SETTINGS = settings(
@@ -78,10 +78,6 @@ def _maskable(password, name):
     return len(password) <= 3 or password in name + ":$2y$04$" or password in "created kept rehashed"
 
 
-def _verifies(password, hashed):
-    return bcrypt.checkpw(password.encode(), ("$2b$" + hashed[4:]).encode())
-
-
 # --- htpasswd_bcrypt ----------------------------------------------------------------------------------------
 
 
@@ -104,7 +100,7 @@ def test_accepted_user_round_trips(module_runner, name, password):
     new_name, hashed = out.result["lines"][name].split(":", 1)
     assert new_name == name
     assert parse_bcrypt(hashed) == ("2y", 4)
-    assert _verifies(password, hashed)
+    assert bcrypt_verifies(password, hashed)
     assert out.result["order"] == [name]
 
 
@@ -168,7 +164,7 @@ def test_assembled_file_is_complete_and_stable(module_runner, users, current):
     entries = content[:-1].split("\n")
     assert [e.split(":", 1)[0] for e in entries] == [n for n, _pw in users]
     for entry, (_name, password) in zip(entries, users):
-        assert _verifies(password, entry.split(":", 1)[1])
+        assert bcrypt_verifies(password, entry.split(":", 1)[1])
     assert first.result["changed"] is (content != (current or ""))
     # A second run over the assembled file changes nothing.
     second = module_runner(htpasswd_bcrypt.main, dict(args, current=content))
