@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hardening_support import delta, env_with_callback, writes_by_code
 
+from helpers.role_tasks import WRITE_THE_SECRETS
 from helpers.secret_data import dec, htpasswd_verifies
 from helpers.site import CLIENT_SECRET, REPO, SECRET_NAMES, make_inputs, read_secrets, run_site
 
@@ -51,7 +52,7 @@ def test_five_runs_forced_to_race(kubeconfig, namespace, tmp_path):
         vars_file.write_text(json.dumps(inputs.vars(kubeconfig, namespace)))
         vars_file.chmod(0o600)
         env = env_with_callback(
-            HARDENING_HOOK_TASK="Create or update the namespace and the Secrets that change",
+            HARDENING_HOOK_TASK=WRITE_THE_SECRETS,
             HARDENING_HOOK_CMDS=json.dumps([[sys.executable, "-c", BARRIER, str(barrier), str(RUNS)]]),
             DEVPI_CAPTURE_FILE=str(tmp_path / f"capture-{i}.json"),
         )

@@ -17,6 +17,7 @@ from hardening_support import env_with_callback, failure_text, find_leaks, grant
 
 from helpers.kube import cluster, kubectl
 from helpers.leaks import forms_of
+from helpers.role_tasks import PLAN_THE_WRITES
 from helpers.secret_data import dec, htpasswd_verifies
 from helpers.site import (
     BASE_SECRET_NAMES,
@@ -113,7 +114,7 @@ def test_secret_changed_between_read_and_write_is_reported_not_overwritten(kubec
         "hardening.theedgeworks.ai/touched=yes",
     ]
     env = env_with_callback(
-        HARDENING_HOOK_TASK="Plan the writes", HARDENING_HOOK_CMDS=json.dumps([touch]), HARDENING_HOOK_LOG=str(log)
+        HARDENING_HOOK_TASK=PLAN_THE_WRITES, HARDENING_HOOK_CMDS=json.dumps([touch]), HARDENING_HOOK_LOG=str(log)
     )
     run = run_site(
         kubeconfig, namespace, inputs, "-vvv", "--diff", extra={"devpi_secrets_rotate": ["devpi-secret"]}, env=env
@@ -152,7 +153,7 @@ def test_api_server_gone_before_the_writes_is_reported(tmp_path):
         inputs = make_inputs(tmp_path / "in")
         stop = [sys.executable, str(REPO / "tools" / "cluster.py"), "--state-dir", str(cp.state_dir), "down"]
         env = env_with_callback(
-            HARDENING_HOOK_TASK="Plan the writes",
+            HARDENING_HOOK_TASK=PLAN_THE_WRITES,
             HARDENING_HOOK_CMDS=json.dumps([stop]),
             HARDENING_HOOK_LOG=str(tmp_path / "hook.log"),
         )

@@ -16,6 +16,7 @@ import json
 import pytest
 from hardening_support import env_with_callback, isolated_env, kubeconfig_material, scan_files
 
+from helpers.role_tasks import PLAN_THE_WRITES
 from helpers.site import make_inputs, run_site
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def test_killed_run_leaves_no_kubeconfig_material_in_temp_dirs(kubeconfig, names
     kill = ["sh", "-c", "kill -KILL $PPID"]
     env = env_with_callback(
         base_env,
-        HARDENING_HOOK_TASK="Plan the writes",
+        HARDENING_HOOK_TASK=PLAN_THE_WRITES,
         HARDENING_HOOK_CMDS=json.dumps([kill]),
     )
     run = run_site(kubeconfig, namespace, inputs, env=env, workdir=tmp_path / "work")

@@ -14,6 +14,7 @@ import pytest
 from hardening_support import delta, env_with_callback, failure_text, find_leaks, secret_values, writes_by_code
 
 from helpers.kube import delete_namespace, kubectl
+from helpers.role_tasks import PLAN_THE_WRITES
 from helpers.secret_data import dec
 from helpers.site import SECRET_NAMES, looped_include_play, make_inputs, read_secrets, run_playbook, run_site
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def hook(tmp_path, *commands: list[str]) -> dict:
     return env_with_callback(
-        HARDENING_HOOK_TASK="Plan the writes",
+        HARDENING_HOOK_TASK=PLAN_THE_WRITES,
         HARDENING_HOOK_CMDS=json.dumps(list(commands)),
         HARDENING_HOOK_LOG=str(tmp_path / "hook.log"),
     )
