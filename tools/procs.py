@@ -1,4 +1,4 @@
-"""Processes and files of the launchers (tools/cluster.py, tools/keycloak.py).
+"""Processes and files of the launchers (tools/cluster.py, tools/keycloak.py) and of the e2e tests' servers.
 
 What both do alike with the one server process each runs out of a state dir: the lock of a
 state dir, a file written atomically with a mode, the start of the child (its log, its own
@@ -6,7 +6,9 @@ session, optionally SIGTERM when the parent dies, its pid file), whether a pid s
 what it runs, the wait until it is ready, its stop (SIGTERM, then SIGKILL), the wait for its
 ports to close, and the removal of a stale instance's files. The lifecycle built on them (up,
 down, status) is tools/launcher.py; what a launcher checks, starts and reports stays in the
-launcher. Linux (/proc, PR_SET_PDEATHSIG); standard library only.
+launcher. The e2e tests (tests/e2e/drivers/proc.py, loaded by tests/helpers/tools.py) start their
+servers with spawn (no pid file), show their logs with tail and stop them with stop_group.
+Linux (/proc, PR_SET_PDEATHSIG); standard library only.
 """
 
 from __future__ import annotations
@@ -52,15 +54,15 @@ def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
         raise
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a log (from its last 64 KiB)."""
+def tail(path: Path, lines: int = 40, missing: str = "(no log)") -> str:
+    """The last lines of a log (from its last 64 KiB); `missing` when there is no log."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             fh.seek(max(0, fh.tell() - 64 * 1024))
             data = fh.read().decode(errors="replace")
     except FileNotFoundError:
-        return "(no log)"
+        return missing
     return "\n".join(data.splitlines()[-lines:])
 
 
@@ -147,16 +149,18 @@ def spawn(
     args: Sequence[str],
     *,
     log_file: Path,
-    pid_file: Path,
-    cwd: Path,
+    pid_file: Path | None = None,
+    cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     die_with_parent: bool = False,
+    header: bool = True,
 ) -> subprocess.Popen:
-    """Start args in its own session, output appended to log_file (after a line naming the command),
-    and write its pid_file. die_with_parent: it gets SIGTERM when this process dies."""
+    """Start args in its own session, output appended to log_file (after a line naming the command, unless
+    header=False), and write its pid_file (if any). die_with_parent: it gets SIGTERM when this process dies."""
     with open(log_file, "ab") as logfh:
-        logfh.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(args)}\n".encode())
-        logfh.flush()
+        if header:
+            logfh.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(args)}\n".encode())
+            logfh.flush()
         proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -168,7 +172,8 @@ def spawn(
             close_fds=True,
             preexec_fn=set_pdeathsig if die_with_parent else None,
         )
-    atomic_write(pid_file, f"{proc.pid}\n", 0o644)
+    if pid_file is not None:
+        atomic_write(pid_file, f"{proc.pid}\n", 0o644)
     return proc
 
 
@@ -234,6 +239,21 @@ def terminate(
     if proc is not None and proc.pid == pid:
         with contextlib.suppress(Exception):
             proc.wait(timeout=1)
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 10, kill_timeout: float = 5) -> None:
+    """Stop our child `proc` (started in a session of its own) and its process group: SIGTERM to the group, up to
+    `timeout` seconds to exit, then SIGKILL to the group and up to kill_timeout more. Nothing if it has exited."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, kill_timeout)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def wait_ports_closed(ports: Iterable[int], timeout: float = 15.0) -> list[int]:

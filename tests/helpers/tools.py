@@ -16,3 +16,5 @@ install_consumers = load_tool("install_consumers.py", "devpi_install_consumers")
 pki = load_tool("pki.py", "devpi_pki")
 #: tools/ports.py: free loopback ports, whether one answers
 ports = load_tool("ports.py", "devpi_ports")
+#: tools/procs.py: start a process in its own session with a log, its log's tail, its stop
+procs = load_tool("procs.py", "devpi_procs")

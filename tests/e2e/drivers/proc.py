@@ -3,16 +3,15 @@
 ``Proc`` runs a server in its own process group, logging to a file, and stops it for sure; ``run`` runs
 a command to completion; ``http`` makes one request (no proxy, no redirects); ``clean_env`` is the
 environment every consumer gets; ``CheckFailed``/``expect`` are how a driver says a check failed.
-Free ports come from tools/ports.py. Nothing here talks to anything but 127.0.0.1.
+Free ports come from tools/ports.py; a process's start, log tail and stop from tools/procs.py.
+Nothing here talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -20,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.tools import ports
+from helpers.tools import ports, procs
 
 LOOPBACK = ports.LOOPBACK
 free_port = ports.free_port
@@ -76,19 +75,8 @@ class Proc:
 
     def start(self) -> "Proc":
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.log, "ab")
-        try:
-            self.popen = subprocess.Popen(
-                self.cmd,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env if self.env is not None else clean_env(),
-                cwd=self.cwd,
-                start_new_session=True,
-            )
-        finally:
-            fh.close()
+        env = self.env if self.env is not None else clean_env()
+        self.popen = procs.spawn(self.cmd, log_file=self.log, cwd=self.cwd, env=env, header=False)
         return self
 
     @property
@@ -96,10 +84,7 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except FileNotFoundError:
-            return ""
+        return procs.tail(self.log, n, missing="")
 
     def wait_port(self, port: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -120,17 +105,8 @@ class Proc:
             return None
 
     def stop(self, timeout: float = 10) -> None:
-        p = self.popen
-        if p is None or p.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, sig)
-            try:
-                p.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if self.popen is not None:
+            procs.stop_group(self.popen, timeout)
 
     def __enter__(self) -> "Proc":
         return self.start()
