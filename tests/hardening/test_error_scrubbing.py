@@ -9,13 +9,12 @@ any form (plain, base64, URL-safe base64).
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
 from hardening_support import failure_text, find_leaks
 
-from helpers.kube import kubectl
+from helpers.kube import apply_manifest, kubectl
 from helpers.leaks import forms_of
 from helpers.site import make_inputs, run_site
 
@@ -65,13 +64,7 @@ def echoing_policy(kubeconfig, namespace):
     ]
 
     def install():
-        kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}),
-            kubeconfig=kubeconfig,
-        )
+        apply_manifest(objs, kubeconfig=kubeconfig, verb=("apply",))
 
     yield install
     kubectl(

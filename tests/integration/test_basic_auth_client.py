@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers.kube import kubectl, kubectl_json
+from helpers.kube import apply_manifest, kubectl, kubectl_json
 from helpers.secret_data import dec, htpasswd_verifies
 from helpers.site import BASE_SECRET_NAMES, CLIENT_SECRET, api_writes, run_site, writes_between
 
@@ -113,13 +113,7 @@ def test_migration_keeps_the_password_when_the_client_secret_cannot_be_created(
             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
         },
     ]
-    kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}),
-        kubeconfig=kubeconfig,
-    )
+    apply_manifest(rbac, kubeconfig=kubeconfig, verb=("apply",))
     before = api_writes(kubeconfig)
     run = run_site(rk, namespace, inputs, extra={"devpi_secrets_create_namespace": False})
     writes = writes_between(before, api_writes(kubeconfig))
