@@ -32,6 +32,7 @@ import pytest
 
 from helpers.kube import delete_namespace, kubectl
 from helpers.leaks import forms_of
+from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.site import ansible_env, api_writes, create_opaque_tls, make_inputs, run_playbook
 
 pytestmark = pytest.mark.integration
@@ -339,7 +340,7 @@ def test_no_log_failures_print_no_value(kubeconfig, scene, tmp_path):
                     "theedgeworks",
                 ),
                 "bcrypt": (
-                    "Check that every Secret can be made and may be written",
+                    CHECK_THE_PLAN,
                     "theedgeworks.devpi.htpasswd_bcrypt",
                 ),
             }

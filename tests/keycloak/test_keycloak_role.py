@@ -8,13 +8,16 @@ before/after read of the whole client shows that only the two lists changed.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+import sys
 
 import pytest
 
 from helpers.keycloak_fixture import client_secret
 from helpers.leaks import forms_of
-from helpers.site import UNSET, api_writes, read_secrets, run_site, writes_between
+from helpers.role_tasks import WRITE_PHASE
+from helpers.site import UNSET, ansible_env, api_writes, read_secrets, run_site, writes_between
 
 pytestmark = pytest.mark.integration
 HOST = "pypi.theedgeworks.ai"
@@ -250,3 +253,39 @@ def test_no_keycloak_secret_in_any_output(keycloak, client, kubeconfig, namespac
     found = {label: [f for f, value in forms.items() if value in r.output] for label, r in runs.items()}
     print(f"\n[keycloak] leaks: {len(runs)} runs at -vvv searched for {len(forms)} forms: {found}")
     assert all(hits == [] for hits in found.values()), found
+
+
+LATE_ENTRY = """
+import json, sys, urllib.request
+url, realm, uuid, token = sys.argv[1:5]
+def call(method, body=None):
+    req = urllib.request.Request(f"{url}/admin/realms/{realm}/clients/{uuid}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as answer:
+        return json.loads(answer.read() or b"null")
+client = call("GET")
+client["redirectUris"].append(sys.argv[5])
+call("PUT", client)
+"""
+
+
+def test_an_entry_added_after_the_first_read_is_kept(keycloak, client, kubeconfig, namespace, inputs, tmp_path):
+    """keycloak_client replaces the lists it is given: they are merged from a read taken right before the write. Here
+    someone adds a redirect URI after the role's first read (the hook runs when the write phase starts)."""
+    late = "https://late.theedgeworks.ai/oauth2/callback"
+    script = tmp_path / "late_entry.py"
+    script.write_text(LATE_ENTRY)
+    hook = [sys.executable, str(script), keycloak.url, keycloak.realm, client.uuid, keycloak.admin_token(), late]
+    env = ansible_env(
+        ANSIBLE_CALLBACKS_ENABLED="devpi_capture,hardening_hooks",
+        HARDENING_HOOK_TASK=WRITE_PHASE,
+        HARDENING_HOOK_CMDS=json.dumps([hook]),
+        HARDENING_HOOK_LOG=str(tmp_path / "hook.log"),
+    )
+    variables = dict(kc_vars(keycloak, client.client_id), devpi_secrets_oauth2_client_secret=UNSET)
+    run_ = run_site(kubeconfig, namespace, inputs, extra=variables, env=env)
+    assert run_.rc == 0, run_.output[-4000:]
+    assert json.loads((tmp_path / "hook.log").read_text())["rc"] == 0, "the late entry was not added"
+    after = client.read()["redirectUris"]
+    assert late in after and CALLBACK in after, after
