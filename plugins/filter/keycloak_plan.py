@@ -49,6 +49,9 @@ options:
     type: list
     elements: str
     default: []
+  secret_given:
+    description: Whether O(given_secret) was given; V(false) ignores it (an empty or default value).
+    type: bool
 """
 
 EXAMPLES = r"""
@@ -70,8 +73,12 @@ _value:
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.keycloak_client import keycloak_plan
 
 
-def _keycloak_plan(client, secret=None, host="", client_id="", realm="", url="", given_secret=None, secrets=()):
-    return keycloak_plan(client, secret, host, client_id, realm, url, given_secret, list(secrets or ()))
+def _keycloak_plan(
+    client, secret=None, host="", client_id="", realm="", url="", given_secret=None, secrets=(), secret_given=None
+):
+    return keycloak_plan(
+        client, secret, host, client_id, realm, url, given_secret, list(secrets or ()), secret_given=secret_given
+    )
 
 
 class FilterModule:

@@ -26,12 +26,17 @@ def _merged(current, wanted):
     return current + added, added
 
 
-def keycloak_plan(client_result, secret_result, host, client_id, realm, url, given_secret=None, secrets=()):
+def keycloak_plan(
+    client_result, secret_result, host, client_id, realm, url, given_secret=None, secrets=(), secret_given=None
+):
     """``{problems, redirect_uris, web_origins, redirect_uris_added, web_origins_added, changes}``, value-free;
     ``changes``: the client misses an entry (a write is needed).
 
     ``secrets``: values to scrub from error texts (the auth secret or password, the given client secret).
+    ``secret_given``: whether ``given_secret`` was given (check_inputs decided); ``False`` ignores it.
     """
+    if secret_given is False:
+        given_secret = None
     plan = {
         "problems": [],
         "redirect_uris": [],
