@@ -44,3 +44,16 @@ def test_errors_are_scrubbed():
     assert "auth-secret-value" not in problem and "<redacted>" in problem
     (problem,) = plan(secret={"failed": True, "msg": "403 Forbidden"})["problems"]
     assert problem.startswith("Cannot read the secret of Keycloak client 'theedgeworks'")
+
+
+def test_an_answer_without_a_secret_or_with_an_empty_one_is_a_problem_naming_the_client():
+    for answer in ({"clientsecret_info": {"value": ""}}, {"clientsecret_info": {"value": "  "}},
+                   {"clientsecret_info": {"type": "secret"}}):  # fmt: skip
+        (problem,) = plan(secret=answer)["problems"]
+        assert "no secret" in problem and "'theedgeworks'" in problem
+
+
+def test_a_given_secret_not_given_is_not_compared():
+    p = keycloak_plan({"existing": CLIENT}, SECRET, "pypi.theedgeworks.ai", "theedgeworks", "theedgeworks", "https://sso",
+                      "", [], secret_given=False)  # fmt: skip
+    assert p["problems"] == []
