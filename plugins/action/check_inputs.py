@@ -8,7 +8,7 @@ ansible-core's ``validate_argument_spec`` reads them), so no second list of name
 type the spec gives, the way Ansible's ``type: bool``/``int``/``list`` convert: ``-e name=false`` is the string
 ``"false"`` until here, ``False`` after. The role's tasks use only the values returned here (``inputs``).
 
-The rules themselves are in ``module_utils/rules.py`` (shared with the modules) and ``plugin_utils/tls.py``. Every
+The rules themselves are in ``module_utils/rules.py`` (shared with the modules) and ``plugin_utils/_tls.py``. Every
 problem found is reported at once, naming the variable and never its value; nothing here contacts the cluster.
 """
 
@@ -39,7 +39,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     role_password_problem,
     token_problem,
 )
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import ValueFreeAction
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
 PREFIX = "devpi_secrets_"
@@ -136,7 +136,7 @@ class ActionModule(ValueFreeAction):  # an exception becomes a value-free failur
             )
             return result
         # Imported only now: tls.py needs cryptography, checked just above.
-        from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.tls import check_pair
+        from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._tls import check_pair
 
         rotatable = list(self._task.args.get("rotatable") or [])
         names = list(self._task.args.get("names") or [])

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd_bcrypt import ARGUMENT_SPEC, run
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import ControllerModuleAction
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ControllerModuleAction
 
 
 class ActionModule(ControllerModuleAction):

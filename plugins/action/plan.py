@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._plan import plan
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import ValueFreeAction
 
 
 class ActionModule(ValueFreeAction):

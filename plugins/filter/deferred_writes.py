@@ -39,7 +39,7 @@ _value:
   elements: dict
 """
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import deferred_writes
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import deferred_writes
 
 
 class FilterModule:

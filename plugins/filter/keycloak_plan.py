@@ -15,7 +15,7 @@ description:
     C(https://HOST) when missing (C(keycloak_client) replaces the lists it is given) - or what is wrong.
   - A missing, public or non-standard-flow client is a problem to fix in Keycloak; so is a given client secret that
     differs from Keycloak's (compared here; the result holds no value). Error texts are scrubbed of O(secrets).
-  - The logic is C(plugins/plugin_utils/keycloak_client.py).
+  - The logic is C(plugins/plugin_utils/_keycloak_client.py).
 options:
   _input:
     description: The registered result of the C(keycloak_client) read.
@@ -70,7 +70,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.keycloak_client import keycloak_plan
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._keycloak_client import keycloak_plan
 
 
 def _keycloak_plan(

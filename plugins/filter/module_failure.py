@@ -13,8 +13,8 @@ description:
     (an admission policy, Keycloak, a library). The role therefore registers its C(no_log) tasks with
     C(failed_when: false) and fails in the next task, without C(no_log), with this filter's text.
   - C(failed_when: false) makes C(failed) false, so the failure is recognised by the shape of the result (one rule for
-    every module the role uses; C(plugins/plugin_utils/write_outcome.py), C(failed)). The text is scrubbed of
-    O(secrets) in every form and capped (C(plugins/plugin_utils/scrub.py)).
+    every module the role uses; C(plugins/plugin_utils/_write_outcome.py), C(failed)). The text is scrubbed of
+    O(secrets) in every form and capped (C(plugins/plugin_utils/_scrub.py)).
 options:
   _input:
     description: The registered result (of one run, or of a loop).
@@ -49,7 +49,7 @@ _value:
   type: str
 """
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import failure_text
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import failure_text
 
 
 def _module_failure(result, module, secrets=()):

@@ -12,7 +12,7 @@ description:
   - Replaces every value of O(secrets) in O(_input) - as given, in standard and URL-safe base64 with and without
     padding, and each long line of a multi-line value such as a PEM key - by C(<redacted>), puts the text on one line
     and cuts it to O(limit) characters. For error messages of an API server, Keycloak or a library, which may quote
-    what they were sent. The logic is C(plugins/plugin_utils/scrub.py).
+    what they were sent. The logic is C(plugins/plugin_utils/_scrub.py).
 options:
   _input:
     description: The text.
@@ -42,7 +42,7 @@ _value:
   type: str
 """
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import LIMIT, scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import LIMIT, scrub
 
 
 def _scrub(text, secrets, limit=LIMIT):

@@ -11,7 +11,7 @@ version_added: 2.0.0
 description:
   - Combines the plan of M(theedgeworks.devpi.plan) with the registered result of the
     C(kubernetes.core.k8s) task that sent its C(writes) (one definition list, C(continue_on_error)), and says per
-    Secret what happened. The logic is C(plugins/plugin_utils/write_outcome.py).
+    Secret what happened. The logic is C(plugins/plugin_utils/_write_outcome.py).
   - Safe to print - names, actions, keys, value-free error messages.
 options:
   _input:
@@ -48,7 +48,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import secret_report
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import secret_report
 
 
 class FilterModule:

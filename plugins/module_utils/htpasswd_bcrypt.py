@@ -4,7 +4,7 @@
 """Argument spec and body of the ``htpasswd_bcrypt`` module.
 
 Shared by ``plugins/modules/htpasswd_bcrypt.py`` (``AnsibleModule``) and ``plugins/action/htpasswd_bcrypt.py`` (the
-same body run in the controller process, see ``plugin_utils/controller_module.py``). The decisions are
+same body run in the controller process, see ``plugin_utils/_controller_module.py``). The decisions are
 ``htpasswd.plan``; the input rules ``rules.py``.
 """
 

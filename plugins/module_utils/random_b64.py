@@ -4,7 +4,7 @@
 """Argument spec and body of the ``random_b64`` module.
 
 Shared by ``plugins/modules/random_b64.py`` (``AnsibleModule``) and ``plugins/action/random_b64.py`` (the same body run
-in the controller process, see ``plugin_utils/controller_module.py``). The decision itself is ``b64secret.decide``.
+in the controller process, see ``plugin_utils/_controller_module.py``). The decision itself is ``b64secret.decide``.
 """
 
 from __future__ import annotations

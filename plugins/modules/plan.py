@@ -15,7 +15,7 @@ description:
     use the role, or the M(theedgeworks.devpi.random_b64) and M(theedgeworks.devpi.htpasswd_bcrypt) modules.
   - Draws every generated value that is missing, invalid or rotated (the body of M(theedgeworks.devpi.random_b64)),
     keeps or makes the basic-auth line (the body of M(theedgeworks.devpi.htpasswd_bcrypt)), and decides per Secret
-    the action, the data and the writes (C(plugins/plugin_utils/secret_plan.py)).
+    the action, the data and the writes (C(plugins/plugin_utils/_secret_plan.py)).
   - Never fails with text from outside; a failure of a body is returned in RV(problems), scrubbed of the supplied
     values. Its result holds Secret data - run it with C(no_log).
 author:

@@ -16,12 +16,12 @@ next task, without ``no_log``, reports before any write.
 from __future__ import annotations
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import (
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
     value_free_failure,
 )
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import (
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import (
     draw_args,
     generated_values,
     given_inputs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.keycloak_client import keycloak_plan
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._keycloak_client import keycloak_plan
 
 OTHER = ["https://other.theedgeworks.ai/oauth2/callback"]
 CLIENT = {"clientId": "theedgeworks", "publicClient": False, "standardFlowEnabled": True, "redirectUris": OTHER,

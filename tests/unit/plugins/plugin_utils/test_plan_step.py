@@ -8,7 +8,7 @@ import pytest
 from test_secret_plan import BASE, CLIENT, SUPPLIED, TABLE, empty_cluster
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import stored_values
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import stored_values
 
 # Imported when the tests run, not when they are collected: importing the module bodies together with the
 # controller-side plugin machinery at collection time changes how ansible-core routes the warnings of the module tests

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import LIMIT, MIN_LENGTH, REDACTED, scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import LIMIT, MIN_LENGTH, REDACTED, scrub
 
 SECRET = "pa\u00ff\u00fess-\u00e9-42"  # non-ASCII; its base64 holds "+" (URL-safe: "-") and padding
 KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAAAA\n-----END PRIVATE KEY-----\n"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils.htpasswd import hash_password
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import (
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import (
     CREATE_GUARD_UID,
     current_values,
     draw_args,

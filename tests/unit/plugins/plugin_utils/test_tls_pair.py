@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.tls import check_pair, covers
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._tls import check_pair, covers
 from helpers.tools import pki
 
 HOST = "pypi.theedgeworks.ai"

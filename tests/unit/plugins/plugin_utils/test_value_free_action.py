@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, types
     from ansible.errors import AnsibleActionFail
-    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.controller_module import ValueFreeAction
+    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
     from ansible_collections.theedgeworks.devpi.plugins.action import check_inputs, htpasswd_bcrypt, random_b64
 
     class Raising(ValueFreeAction):

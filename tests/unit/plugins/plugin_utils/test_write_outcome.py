@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import CREATE_GUARD_UID
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import (
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import CREATE_GUARD_UID
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import (
     deferred_writes,
     describe_error,
     failed,

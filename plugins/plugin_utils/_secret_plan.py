@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """Decide what every Secret must hold and which writes get it there (pure functions, no Ansible imports).
 
 Inputs, all produced by earlier steps of the role:

@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """What the writes did: read a ``kubernetes.core.k8s`` result back into one value-free outcome per write.
 
 The role sends all its writes in one ``kubernetes.core.k8s`` task (a list of definitions, ``continue_on_error``), in
@@ -15,8 +16,8 @@ import binascii
 import json
 import re
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.scrub import scrub
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.secret_plan import loop_item
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import loop_item
 
 _STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
 

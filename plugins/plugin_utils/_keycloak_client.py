@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """What the Keycloak client of oauth2-proxy must get: the seed's redirect URI and web origin, merged, never dropped.
 
 Reads the results of community.general's ``keycloak_client`` (run in check mode with only the client ID: it changes
@@ -12,7 +13,7 @@ reconfigures a client. No Ansible imports; the plan holds no value (the client s
 
 from __future__ import annotations
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils.write_outcome import failure_text
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import failure_text
 
 
 def wanted_entries(host):

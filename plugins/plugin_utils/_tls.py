@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """Check a TLS certificate and key pair on the controller, as ingress-nginx will need them (no Ansible imports).
 
 ``kubectl create secret tls`` only checks that the two form a pair, and ingress-nginx silently serves its fake

@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """Run a module's body inside its action plugin, in the controller process: no module launch.
 
 A module of this collection keeps its argument spec and body in ``plugins/module_utils/<module>.py`` as

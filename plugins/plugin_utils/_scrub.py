@@ -1,6 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """Make text from outside (API server, Keycloak, an exception) safe to print: known secrets out, length capped.
 
 An admission webhook or policy can echo request fields in its refusal, and Keycloak or a library may quote what it
