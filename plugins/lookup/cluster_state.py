@@ -87,30 +87,13 @@ _raw:
 import base64
 import binascii
 import contextlib
-import json
 import os
 
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
 from ansible.plugins.lookup import LookupBase
 
-MAX_ERROR = 400
-
-
-def describe_error(exc):
-    """One line for a human: the Kubernetes Status (code, reason, message) when there is one, else the text."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        try:
-            status = json.loads(body)
-        except ValueError:
-            status = None
-        if isinstance(status, dict) and status.get("kind") == "Status":
-            return "HTTP %s %s: %s" % (status.get("code", "?"), status.get("reason", ""), status.get("message", ""))
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._k8s_errors import exception_text
 
 
 def _text(value):
@@ -195,7 +178,7 @@ class LookupModule(LookupBase):
         try:
             found = k8s.run([], variables, kind="Namespace", resource_name=namespace, **connection)
         except Exception as exc:  # noqa: BLE001 - every API or configuration error is reported, not raised
-            state.update(error=describe_error(exc), error_in="namespace")
+            state.update(error=exception_text(exc), error_in="namespace")
             return [state]
         if found:
             meta = found[0].get("metadata") or {}
@@ -213,7 +196,7 @@ class LookupModule(LookupBase):
             try:
                 found = k8s.run([], variables, kind="Secret", namespace=namespace, resource_name=name, **connection)
             except Exception as exc:  # noqa: BLE001
-                state.update(error=describe_error(exc), error_in="secrets")
+                state.update(error=exception_text(exc), error_in="secrets")
                 return [state]
             if found:
                 state["secrets"][name] = summarize_secret(found[0])

@@ -13,26 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import re
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._k8s_errors import status_in_text, status_line
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import loop_item
-
-_STATUS_START = re.compile(r'\{\s*"kind"\s*:\s*"Status"')
-
-
-def _status_from(text):
-    """The first Kubernetes Status object in ``text``, also when it is inside a bytes repr (escaped quotes)."""
-    for candidate in (text, text.encode("utf-8", "replace").decode("unicode_escape", "replace")):
-        for match in _STATUS_START.finditer(candidate):
-            try:
-                status, _end = json.JSONDecoder().raw_decode(candidate[match.start() :])
-            except ValueError:
-                continue
-            if isinstance(status, dict):
-                return status
-    return None
 
 
 def describe_error(result, secrets=()):
@@ -48,10 +32,9 @@ def describe_error(result, secrets=()):
     if not msg:
         return "no answer from the Kubernetes API (connection refused, timeout, TLS or kubeconfig problem)", False
     msg = str(msg)
-    status = _status_from(msg)
+    status = status_in_text(msg)
     if status is not None:
-        text = "HTTP {0} {1}: {2}".format(status.get("code", "?"), status.get("reason", ""), status.get("message", ""))
-        return scrub(text, secrets), status.get("code") == 409
+        return scrub(status_line(status), secrets), status.get("code") == 409
     return scrub(msg, secrets), False
 
 
