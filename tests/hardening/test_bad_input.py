@@ -74,7 +74,7 @@ CASES = [
     Case(
         "password-with-nul",
         ["devpi_secrets_basic_auth_password", "NUL, CR or LF"],
-        {"devpi_secrets_basic_auth_password": "pass\x00word"},
+        {"devpi_secrets_basic_auth_password": "long-password\x00with-a-nul"},
     ),
     Case(
         "client-secret-newline",
