@@ -7,14 +7,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: module_failure
 short_description: The scrubbed message of a failed module run registered with failed_when false, or an empty string
-version_added: 2.1.0
+version_added: 3.0.0
 description:
-  - ansible-core 2.19 and later print the failure text of a failing C(no_log) task, which may quote what the task sent
+  - "ansible-core 2.19 and later print the failure text of a failing C(no_log) task, which may quote what the task sent
     (an admission policy, Keycloak, a library). The role therefore registers its C(no_log) tasks with
-    C(failed_when: false) and fails in the next task, without C(no_log), with this filter's text.
-  - C(failed_when: false) makes C(failed) false, so the failure is recognised by the shape of the result (one rule for
+    C(failed_when: false) and fails in the next task, without C(no_log), with this filter's text."
+  - "C(failed_when: false) makes C(failed) false, so the failure is recognised by the shape of the result (one rule for
     every module the role uses; C(plugins/plugin_utils/_write_outcome.py), C(failed)). The text is scrubbed of
-    O(secrets) in every form and capped (C(plugins/plugin_utils/_scrub.py)).
+    O(secrets) in every form and capped (C(plugins/plugin_utils/_scrub.py))."
 options:
   _input:
     description: The registered result (of one run, or of a loop).

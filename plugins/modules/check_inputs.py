@@ -43,7 +43,7 @@ options:
         C(meta/argument_specs.yml).
     type: path
   rotatable:
-    description: Names of the Secrets that hold generated values, which O(inputs) C(devpi_secrets_rotate) may name.
+    description: Names of the Secrets that hold generated values, which C(devpi_secrets_rotate) may name.
     type: list
     elements: str
     required: true

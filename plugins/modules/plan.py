@@ -28,7 +28,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Decides the same in check mode (new values are drawn: they are the prediction); writes nothing in any mode.
+      - Decides the same in check mode (new values are drawn, as the prediction); writes nothing in any mode.
   diff_mode:
     support: full
     details:

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import ansible
 import pytest
 
-from helpers.kube import delete_namespace, kubectl
+from helpers.kube import apply_manifest, delete_namespace, kubectl
 from helpers.leaks import forms_of
 from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.site import ansible_env, api_writes, create_opaque_tls, make_inputs, run_playbook
@@ -123,7 +123,7 @@ class KeycloakStandIn:
 
             def do_GET(self):  # noqa: N802
                 stand_in.requests.append("GET " + self.path)
-                path, _, query = self.path.partition("?")
+                path, _sep, query = self.path.partition("?")
                 client = stand_in.client
                 if path.endswith("/clients"):  # ?clientId=...: the matching clients, as Keycloak answers
                     self._send(200, [client] if f"clientId={client['clientId']}" in query.split("&") else [])
@@ -231,9 +231,8 @@ def scene(kubeconfig, tmp_path):
     for host in ("delete", "create"):
         kubectl("create", "namespace", ns[host], kubeconfig=kubeconfig)
     create_opaque_tls(kubeconfig, ns["delete"], inputs)  # made before the policy, which would refuse it
-    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                   "items": echoing_policy(policy, [ns["delete"], ns["create"]])}),
-            kubeconfig=kubeconfig)  # fmt: skip
+    apply_manifest({"apiVersion": "v1", "kind": "List", "items": echoing_policy(policy, [ns["delete"], ns["create"]])},
+                   kubeconfig=kubeconfig, verb=("apply",))  # fmt: skip
     site_dir = tmp_path / "site"
     site_dir.mkdir()
     (site_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)

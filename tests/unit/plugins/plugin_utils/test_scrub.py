@@ -51,7 +51,7 @@ FORMS = {
 
 
 def test_the_forms_differ():
-    forms = [form for _, form in FORMS.values()]
+    forms = [form for _label, form in FORMS.values()]
     assert len(set(forms)) == len(forms)  # else a case above proves nothing the others do not
     assert all(len(form) > MIN_LENGTH + 2 for form in forms)
 
