@@ -17,6 +17,7 @@ import pytest
 from hardening_support import failure_text, find_leaks
 
 from helpers.kube import apply_manifest, kubectl
+from helpers.kube import echoing_policy as policy_objects
 from helpers.leaks import forms_of
 from helpers.site import api_writes, create_opaque_tls, make_inputs, run_site
 
@@ -26,44 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def echoing_policy(kubeconfig, namespace):
     name = f"echo-{namespace}"
-    data = "(request.operation == 'DELETE' ? oldObject : object).data"
-    objs = [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE", "UPDATE", "DELETE"],
-                            "resources": ["secrets"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {
-                        "expression": "false",
-                        "messageExpression": f"'refused, data: ' + {data}.map(k, k + '=' + string({data}[k]))"
-                        ".join(', ')",
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {
-                "policyName": name,
-                "validationActions": ["Deny"],
-                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
-            },
-        },
-    ]
+    objs = policy_objects(name, [namespace])
 
     def install():
         apply_manifest(objs, kubeconfig=kubeconfig, verb=("apply",))

@@ -63,3 +63,51 @@ def delete_namespace(name: str, *, kubeconfig: str | os.PathLike, timeout: float
             return True
         time.sleep(0.5)
     return not namespace_exists(name, kubeconfig=kubeconfig)
+
+
+def echoing_policy(name: str, namespaces: list[str]) -> list[dict]:
+    """Refuses every write of a Secret in `namespaces`, quoting its data (the old data for a DELETE)."""
+    data = "(request.operation == 'DELETE' ? oldObject : object).data"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE", "DELETE"],
+                            "resources": ["secrets"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "false",
+                        "messageExpression": f"'refused, data: ' + {data}.map(k, k + '=' + string({data}[k]))"
+                        ".join(', ')",
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": list(namespaces)}
+                        ]
+                    }
+                },
+            },
+        },
+    ]

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import ansible
 import pytest
 
-from helpers.kube import apply_manifest, delete_namespace, kubectl
+from helpers.kube import apply_manifest, delete_namespace, echoing_policy, kubectl
 from helpers.leaks import forms_of
 from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.site import ansible_env, api_writes, create_opaque_tls, make_inputs, run_playbook
@@ -150,54 +150,6 @@ class KeycloakStandIn:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def echoing_policy(name: str, namespaces: list[str]) -> list[dict]:
-    """Refuses every write of a Secret in `namespaces`, quoting its data (the old data for a DELETE)."""
-    data = "(request.operation == 'DELETE' ? oldObject : object).data"
-    return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE", "UPDATE", "DELETE"],
-                            "resources": ["secrets"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {
-                        "expression": "false",
-                        "messageExpression": f"'refused, data: ' + {data}.map(k, k + '=' + string({data}[k]))"
-                        ".join(', ')",
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {
-                "policyName": name,
-                "validationActions": ["Deny"],
-                "matchResources": {
-                    "namespaceSelector": {
-                        "matchExpressions": [
-                            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": list(namespaces)}
-                        ]
-                    }
-                },
-            },
-        },
-    ]
 
 
 def _wait_refused(kubeconfig: str, *args: str) -> None:
