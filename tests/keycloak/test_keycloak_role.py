@@ -289,3 +289,32 @@ def test_an_entry_added_after_the_first_read_is_kept(keycloak, client, kubeconfi
     assert json.loads((tmp_path / "hook.log").read_text())["rc"] == 0, "the late entry was not added"
     after = client.read()["redirectUris"]
     assert late in after and CALLBACK in after, after
+
+
+def _logins(keycloak, realm_admin_token) -> int:
+    """CLIENT_LOGIN events of the role's service account so far (the realm stores login events, see `admin`)."""
+    status, events = keycloak.request(
+        "GET",
+        f"/admin/realms/{keycloak.realm}/events?type=CLIENT_LOGIN&client={SA}&max=10000",
+        token=keycloak.admin_token(),
+    )
+    assert status == 200, status
+    return len(events)
+
+
+def test_a_run_logs_in_to_keycloak_once(keycloak, admin, client, kubeconfig, namespace, inputs):
+    status, _body = keycloak.request(
+        "PUT",
+        f"/admin/realms/{keycloak.realm}",
+        token=keycloak.admin_token(),
+        json_body={"eventsEnabled": True, "enabledEventTypes": ["CLIENT_LOGIN"]},
+    )
+    assert status == 204, status
+    v = kc_vars(keycloak, client.client_id)
+    before = _logins(keycloak, admin)
+    first = run(kubeconfig, namespace, inputs, **v)  # reads, reads again, writes the client
+    assert first.rc == 0 and client.writes() == 1, first.output[-4000:]
+    middle = _logins(keycloak, admin)
+    again = run(kubeconfig, namespace, inputs, **v)  # reads only
+    assert again.rc == 0 and again.recap["changed"] == 0, again.output[-4000:]
+    assert (middle - before, _logins(keycloak, admin) - middle) == (1, 1)
