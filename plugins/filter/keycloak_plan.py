@@ -9,22 +9,18 @@ name: keycloak_plan
 short_description: The redirect URI and web origin the Keycloak client of oauth2-proxy must get, merged, never dropped
 version_added: 2.0.0
 description:
-  - Takes the result of C(community.general.keycloak_client) run in check mode with only the client ID (it changes
-    nothing and returns the client as C(existing)) and of C(community.general.keycloak_clientsecret_info), and says
-    what to write - the current C(redirect_uris) and C(web_origins) plus C(https://HOST/oauth2/callback) and
-    C(https://HOST) when missing (C(keycloak_client) replaces the lists it is given) - or what is wrong.
+  - Takes what the C(theedgeworks.devpi.keycloak_state) lookup read (the client and its secret, or an error) and
+    says what to write - the current C(redirect_uris) and C(web_origins) plus C(https://HOST/oauth2/callback) and
+    C(https://HOST) when missing (C(community.general.keycloak_client) replaces the lists it is given) - or what is
+    wrong.
   - A missing, public or non-standard-flow client is a problem to fix in Keycloak; so is a given client secret that
     differs from Keycloak's (compared here; the result holds no value). Error texts are scrubbed of O(secrets).
   - The logic is C(plugins/plugin_utils/_keycloak_client.py).
 options:
   _input:
-    description: The registered result of the C(keycloak_client) read.
+    description: The answer of the C(theedgeworks.devpi.keycloak_state) lookup.
     type: dict
     required: true
-  secret:
-    description: The registered result of C(keycloak_clientsecret_info) (skipped or absent when it did not run).
-    type: dict
-    default: {}
   host:
     description: The public host name of devpi (C(devpi_secrets_tls_host)).
     type: str
@@ -58,7 +54,7 @@ EXAMPLES = r"""
 - name: Decide what to add to the Keycloak client
   ansible.builtin.set_fact:
     _keycloak: >-
-      {{ _client_read | theedgeworks.devpi.keycloak_plan(secret=_secret_read, host='pypi.theedgeworks.ai',
+      {{ _keycloak_read | theedgeworks.devpi.keycloak_plan(host='pypi.theedgeworks.ai',
          client_id='theedgeworks', realm='theedgeworks', url='https://sso.theedgeworks.ai') }}
 """
 
@@ -73,12 +69,9 @@ _value:
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._keycloak_client import keycloak_plan
 
 
-def _keycloak_plan(
-    client, secret=None, host="", client_id="", realm="", url="", given_secret=None, secrets=(), secret_given=None
-):
-    return keycloak_plan(
-        client, secret, host, client_id, realm, url, given_secret, list(secrets or ()), secret_given=secret_given
-    )
+def _keycloak_plan(read, host="", client_id="", realm="", url="", given_secret=None, secrets=(), secret_given=None):
+    secrets = list(secrets or ())
+    return keycloak_plan(read, host, client_id, realm, url, given_secret, secrets, secret_given=secret_given)
 
 
 class FilterModule:

@@ -23,8 +23,7 @@ options:
   module:
     description:
       - The module the task ran, one of C(kubernetes.core.k8s), C(community.general.keycloak_client),
-        C(community.general.keycloak_clientsecret_info), C(theedgeworks.devpi.random_b64),
-        C(theedgeworks.devpi.htpasswd_bcrypt).
+        C(theedgeworks.devpi.random_b64), C(theedgeworks.devpi.htpasswd_bcrypt).
     type: str
     required: true
   secrets:

@@ -4,16 +4,16 @@
 # Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
 """What the Keycloak client of oauth2-proxy must get: the seed's redirect URI and web origin, merged, never dropped.
 
-Reads the results of community.general's ``keycloak_client`` (run in check mode with only the client ID: it changes
-nothing and returns the client as ``existing``) and ``keycloak_clientsecret_info``. ``keycloak_client`` replaces
-``redirect_uris`` and ``web_origins`` with what it is given, so the lists to send are the current ones plus what is
-missing. A missing, public or non-standard-flow client is a problem to fix in Keycloak: this role never creates or
-reconfigures a client. No Ansible imports; the plan holds no value (the client secret is compared here, not kept).
+Reads what the ``keycloak_state`` lookup read (``_keycloak_read.py``: the client and its secret, or an error).
+community.general's ``keycloak_client``, which writes, replaces ``redirect_uris`` and ``web_origins`` with what it is
+given, so the lists to send are the current ones plus what is missing. A missing, public or non-standard-flow client
+is a problem to fix in Keycloak: this role never creates or reconfigures a client. No Ansible imports; the plan holds
+no value (the client secret is compared here, not kept).
 """
 
 from __future__ import annotations
 
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import failure_text
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
 
 
 def wanted_entries(host):
@@ -27,11 +27,9 @@ def _merged(current, wanted):
     return current + added, added
 
 
-def keycloak_plan(
-    client_result, secret_result, host, client_id, realm, url, given_secret=None, secrets=(), secret_given=None
-):
+def keycloak_plan(read, host, client_id, realm, url, given_secret=None, secrets=(), secret_given=None):
     """``{problems, redirect_uris, web_origins, redirect_uris_added, web_origins_added, changes}``, value-free;
-    ``changes``: the client misses an entry (a write is needed).
+    ``changes``: the client misses an entry (a write is needed). ``read``: the keycloak_state lookup's answer.
 
     ``secrets``: values to scrub from error texts (the auth secret or password, the given client secret).
     ``secret_given``: whether ``given_secret`` was given (check_inputs decided); ``False`` ignores it.
@@ -54,13 +52,12 @@ def keycloak_plan(
             url,
         )
     )
-    # Both reads are registered with failed_when: false (read_keycloak.yml): failure_text recognises a failure.
-    problem = failure_text(client_result or {}, "community.general.keycloak_client", secrets)
-    if problem:
-        plan["problems"].append("Cannot read %s: %s" % (where, problem))
+    read = read or {}
+    if read.get("error") and read.get("error_in") != "secret":
+        plan["problems"].append("Cannot read %s: %s" % (where, scrub(read["error"], secrets)))
         return plan
-    client = (client_result or {}).get("existing") or {}
-    if not client.get("clientId"):  # keycloak_client fills empty lists into the "existing" of a missing client
+    client = read.get("client") or {}
+    if not client.get("clientId"):
         plan["problems"].append(
             "%s does not exist: create it in the Keycloak admin console (Clients, Create client: OpenID Connect, "
             "Client authentication on, Standard flow on). This role never creates a client." % where
@@ -82,11 +79,10 @@ def keycloak_plan(
     plan["redirect_uris"], plan["redirect_uris_added"] = _merged(client.get("redirectUris"), [redirect])
     plan["web_origins"], plan["web_origins_added"] = _merged(client.get("webOrigins"), [origin])
     plan["changes"] = bool(plan["redirect_uris_added"] or plan["web_origins_added"])
-    problem = failure_text(secret_result or {}, "community.general.keycloak_clientsecret_info", secrets)
-    if problem or not (secret_result or {}).get("clientsecret_info"):
-        plan["problems"].append("Cannot read the secret of %s: %s" % (where, problem or "no answer"))
+    if read.get("error"):
+        plan["problems"].append("Cannot read the secret of %s: %s" % (where, scrub(read["error"], secrets)))
         return plan
-    value = secret_result["clientsecret_info"].get("value")
+    value = read.get("secret")
     if not isinstance(value, str) or value.strip() == "":
         plan["problems"].append(
             "Keycloak returned no secret for %s: regenerate it in the admin console (Clients, %s, Credentials, "

@@ -43,7 +43,6 @@ def describe_error(result, secrets=()):
 SUCCESS_KEYS = {
     "kubernetes.core.k8s": "result",
     "community.general.keycloak_client": "existing",
-    "community.general.keycloak_clientsecret_info": "clientsecret_info",
     "theedgeworks.devpi.random_b64": "generated",  # not "value": a kept value is not returned
     "theedgeworks.devpi.htpasswd_bcrypt": "lines",
 }

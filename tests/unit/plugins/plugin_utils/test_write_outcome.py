@@ -138,8 +138,6 @@ MEASURED_FAILURES = [
     ("kubernetes.core.k8s", dict(SUPPRESSED, result={}, error={"msg": _status(422, "Invalid", "refused: tls.key=x")})),
     # 2.17: fail_json(msg) only; 2.19+ add the suppressed exception.
     ("community.general.keycloak_client", dict(SUPPRESSED, msg="Could not update client 1 in realm r: HTTP 400")),
-    ("community.general.keycloak_clientsecret_info", dict(SUPPRESSED, msg="Could not obtain access token",
-                                                          failed_when_suppressed_exception="(traceback unavailable)")),
     ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, msg="htpasswd_bcrypt failed: ValueError in x.py:3")),
     ("theedgeworks.devpi.random_b64", {"failed": True, "msg": "registered with ignore_errors"}),
     ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, msg="current is not valid base64", valid=False)),
@@ -148,7 +146,6 @@ MEASURED_SUCCESSES = [
     ("kubernetes.core.k8s", dict(SUPPRESSED, result={"results": [{"error": {"msg": "one write refused"}}]})),
     ("kubernetes.core.k8s", dict(SUPPRESSED, method="delete", result={})),
     ("community.general.keycloak_client", dict(SUPPRESSED, existing={}, end_state={}, msg="")),
-    ("community.general.keycloak_clientsecret_info", dict(SUPPRESSED, clientsecret_info={"value": "s"}, msg="ok")),
     ("theedgeworks.devpi.htpasswd_bcrypt", dict(SUPPRESSED, users=[], order=[], lines={})),
     ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, value="v", generated=True)),
     ("theedgeworks.devpi.random_b64", dict(SUPPRESSED, valid=True, generated=False, repaired=False)),  # kept
