@@ -18,8 +18,11 @@ CERT = b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n"
 KEY = b"-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n"
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def _config(cluster: dict | None = None, user: dict | None = None, **top) -> dict:
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     return {
         "apiVersion": "v1",
         "kind": "Config",
