@@ -15,6 +15,8 @@ next task, without ``no_log``, reports before any write.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
@@ -125,6 +127,37 @@ def _failures(random, htpasswd, known):
     return problems
 
 
+def read_problem(cluster, inputs):
+    """Why the cluster read cannot be planned from (value-free, naming the variables), or ''.
+
+    The read's error is the API server's text (the cluster_state lookup returns it instead of raising it); a missing
+    namespace is a problem only when the role may not create it; a Terminating one always is.
+    """
+    namespace = inputs["namespace"]
+    read = cluster.get("namespace") or {}
+    where = cluster.get("error_in", "")
+    if cluster.get("error") and where == "secrets":
+        return "Cannot read the Secrets of namespace '%s': %s" % (namespace, cluster["error"])
+    if cluster.get("error"):
+        kubeconfig = inputs.get("kubeconfig") or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        return (
+            "Cannot read namespace '%s' from the Kubernetes API (devpi_secrets_kubeconfig='%s', "
+            "devpi_secrets_context='%s'): %s"
+            % (namespace, kubeconfig, inputs.get("context") or "(current context)", cluster["error"])
+        )
+    if read.get("phase") == "Terminating":
+        return (
+            "Namespace '%s' (devpi_secrets_namespace) is being deleted (phase Terminating): wait until it is gone, or "
+            "check the finalizers that hold it." % namespace
+        )
+    if not read.get("exists") and not inputs.get("create_namespace"):
+        return (
+            "Namespace '%s' (devpi_secrets_namespace) does not exist and devpi_secrets_create_namespace is false."
+            % namespace
+        )
+    return ""
+
+
 def plan(
     table,
     cluster,
@@ -136,7 +169,11 @@ def plan(
     diff=False,
 ):
     """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
-    the two bodies; ``problems`` also holds their failures (scrubbed of every supplied value)."""
+    the two bodies; ``problems`` also holds their failures (scrubbed of every supplied value), or why the cluster read
+    cannot be planned from (then nothing is drawn)."""
+    unreadable = read_problem(cluster, inputs)
+    if unreadable:
+        return {"problems": [unreadable], "changes": False, "warnings": [], "secrets": [], "report": []}
     user = inputs["basic_auth_user"]
     random = draw(table, cluster, supplied, user, rotate, check_mode, diff)
     htpasswd = hash_line(table, cluster, supplied, random, user, inputs["basic_auth_cost"], rotate, check_mode, diff)

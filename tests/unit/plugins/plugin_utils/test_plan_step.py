@@ -24,7 +24,16 @@ def _plan_module():
     _plan = module
 
 
-INPUTS = {"basic_auth_user": "pypi-user", "basic_auth_cost": 4, "namespace": "devpi", "labels": {}, "adopt": []}
+INPUTS = {
+    "basic_auth_user": "pypi-user",
+    "basic_auth_cost": 4,
+    "namespace": "devpi",
+    "labels": {},
+    "adopt": [],
+    "create_namespace": True,
+    "kubeconfig": "/k/config",
+    "context": "",
+}
 
 
 def _as_read(plan_result, exists=True):
@@ -89,3 +98,37 @@ def test_a_given_password_is_hashed_and_no_client_secret_is_made(given):
     line = base64.b64decode(next(s for s in result["secrets"] if s["name"] == "devpi-basic-auth")["data"]["auth"])
     if given:
         assert htpasswd.verify("a password given by a person", line.decode().strip().split(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("change", "inputs", "expected"),
+    [
+        (
+            {"error": "Connection refused", "error_in": "namespace"},
+            {},
+            "Cannot read namespace 'devpi' from the Kubernetes API (devpi_secrets_kubeconfig='/k/config', "
+            "devpi_secrets_context='(current context)'): Connection refused",
+        ),
+        (
+            {"error": "Forbidden", "error_in": "secrets"},
+            {},
+            "Cannot read the Secrets of namespace 'devpi': Forbidden",
+        ),
+        ({"namespace": {"exists": True, "phase": "Terminating", "labels": {}}}, {}, "phase Terminating"),
+        ({"namespace": {"exists": False, "phase": "", "labels": {}}}, {"create_namespace": False}, "is false."),
+    ],
+)
+def test_a_cluster_that_cannot_be_planned_from_is_one_problem_and_nothing_is_drawn(
+    change, inputs, expected, monkeypatch
+):
+    drawn = []
+    monkeypatch.setattr(_plan, "draw", lambda *a, **k: drawn.append(a))
+    cluster = dict(empty_cluster(), **change)
+    result = _plan.plan(TABLE, cluster, SUPPLIED, dict(INPUTS, **inputs), [], BASE)
+    assert len(result["problems"]) == 1 and expected in result["problems"][0]
+    assert result["changes"] is False and result["secrets"] == [] and drawn == []
+
+
+def test_a_missing_namespace_the_role_may_create_is_no_problem():
+    result = _plan.plan(TABLE, empty_cluster(False), SUPPLIED, INPUTS, [], BASE)
+    assert result["problems"] == [] and result["changes"] is True
