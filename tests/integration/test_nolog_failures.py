@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 import secrets
 import textwrap
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import ansible
 import pytest
 
+from helpers.http_stub import ServedInThread
 from helpers.kube import apply_manifest, delete_namespace, echoing_policy, kubectl
 from helpers.leaks import forms_of
 from helpers.role_tasks import CHECK_THE_PLAN
@@ -70,7 +70,7 @@ PLAYBOOK = """\
 """
 
 
-class KeycloakStandIn:
+class KeycloakStandIn(ServedInThread):
     """The part of Keycloak's admin API the role uses; the client update is refused, echoing the request body."""
 
     def __init__(self, client_id: str, secret: str):
@@ -139,17 +139,8 @@ class KeycloakStandIn:
                 stand_in.requests.append("PUT " + self.path)
                 self._send(400, {"error": "invalid_request", "error_description": "refused: " + body})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
+        self.url = f"http://127.0.0.1:{self.server_port}"
 
 
 def _wait_refused(kubeconfig: str, *args: str) -> None:

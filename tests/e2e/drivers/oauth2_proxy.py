@@ -14,12 +14,12 @@ import http.server as http_server
 import json
 import os
 import secrets
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.http_stub import ServedInThread
 from helpers.tools import install_consumers as installed
 from tests.e2e.drivers.proc import LOOPBACK, Proc, clean_env, expect, free_port, http, port_open, set_cookies
 
@@ -64,7 +64,7 @@ def unreachable_oidc() -> OidcProvider:
     return OidcProvider(issuer=base, login_url=f"{p}/auth", redeem_url=f"{p}/token", jwks_url=f"{p}/certs")
 
 
-class DummyOidc:
+class DummyOidc(ServedInThread):
     """A minimal OIDC provider on loopback: authorization endpoint (records only), token
     endpoint that checks the client credentials, JWKS; issues RS256 id_tokens."""
 
@@ -119,8 +119,7 @@ class DummyOidc:
                     },
                 )
 
-        self.httpd = http_server.ThreadingHTTPServer((LOOPBACK, self.port), H)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.serve(H, LOOPBACK, self.port)
 
     @property
     def provider(self) -> OidcProvider:
@@ -162,14 +161,6 @@ class DummyOidc:
         code = secrets.token_urlsafe(16)
         self.codes[code] = q.get("nonce", "")
         return code, q["state"]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @dataclass
