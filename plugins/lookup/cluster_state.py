@@ -24,6 +24,9 @@ description:
     files are memory-only files (C(memfd_create), opened by their C(/proc/self/fd) path) that vanish with the
     process, killed or not. Where memory-only files are missing (not Linux), the temporary files are removed when
     the read ends."
+  - With O(workloads=true), also one LIST each of the Deployments, StatefulSets and DaemonSets of the namespace
+    (C(apps/v1)), returned as summaries - which Secrets each pod template references and how, and the mounts of
+    C(devpi-secret) that devpi-server refuses - not as objects.
   - An API error (connection, TLS, authentication, RBAC) does not raise; it is returned as a one-line, value-free
     text in the C(error) key of the result, so that a task without C(no_log) can report it. The task that calls
     this lookup holds Secret data and must run with C(no_log).
@@ -37,6 +40,13 @@ options:
     type: list
     elements: str
     required: true
+  workloads:
+    description:
+      - Also list the Deployments, StatefulSets and DaemonSets of the namespace (needs C(list) on them) and return
+        their summaries in RV(_raw[].workloads).
+    type: bool
+    default: false
+    version_added: 3.0.0
   kubeconfig:
     description: Path of the kubeconfig; empty means C($KUBECONFIG), else C(~/.kube/config).
     type: str
@@ -78,7 +88,7 @@ _raw:
       description: "Empty, or what went wrong (C(HTTP <code> <reason>: <message>) for API errors)."
       type: str
     error_in:
-      description: V(namespace) or V(secrets) - which read failed; empty without error.
+      description: V(namespace), V(secrets) or V(workloads) - which read failed; empty without error.
       type: str
     namespace:
       description: C(exists) (bool), C(phase) and C(labels) of the namespace.
@@ -88,6 +98,15 @@ _raw:
         - Name to C(type), C(uid), C(resource_version), C(labels), C(data) (base64, as stored) and C(text) (each
           value decoded as UTF-8) for each named Secret that exists.
       type: dict
+    workloads:
+      description:
+        - Without O(workloads) or when the namespace does not exist, V(None). Else one summary per workload, sorted by
+          kind and name - C(kind), C(name), C(references) (Secret name to the ways its pod template references it,
+          V(volume), V(projected), V(env), V(envFrom)) and C(mount_problems) (C(container), C(secret), C(problem) -
+          V(no-subpath), V(mode) or V(fsgroup), C(detail), C(mount_path)).
+      type: list
+      elements: dict
+      version_added: 3.0.0
 """
 
 import base64
@@ -99,6 +118,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._consumers import WORKLOAD_KINDS, summarize
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._k8s_errors import exception_text
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._kube_read import (
     NotSimple,
@@ -158,16 +178,17 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         namespace = self.get_option("namespace")
         names = list(dict.fromkeys(self.get_option("names")))
+        workloads = self.get_option("workloads")
         try:
             conn = simple_config(
                 self.get_option("kubeconfig"), self.get_option("context"), self.get_option("validate_certs")
             )
         except NotSimple:
             with kubeconfig_material_in_memory():
-                return [self._read_with_kubernetes_core(variables, namespace, names)]
-        return [_read_directly(conn, namespace, names)]
+                return [self._read_with_kubernetes_core(variables, namespace, names, workloads)]
+        return [_read_directly(conn, namespace, names, workloads)]
 
-    def _read_with_kubernetes_core(self, variables, namespace, names):
+    def _read_with_kubernetes_core(self, variables, namespace, names, workloads=False):
         """The reads through kubernetes.core's k8s lookup (the kubernetes client): any kubeconfig, in-cluster too."""
         connection = {"validate_certs": self.get_option("validate_certs")}
         for option in ("kubeconfig", "context"):
@@ -182,10 +203,16 @@ class LookupModule(LookupBase):
             found = k8s.run([], variables, kind=kind, resource_name=name, **extra, **connection)
             return found[0] if found else None  # a missing object (404) is []
 
-        return _state(get, namespace, names, exception_text)
+        def list_kind(kind, in_namespace):
+            found = k8s.run(
+                [], variables, api_version=WORKLOAD_KINDS[kind][0], kind=kind, namespace=in_namespace, **connection
+            )
+            return [dict(item, kind=kind) for item in found or []]
+
+        return _state(get, namespace, names, exception_text, list_kind if workloads else None)
 
 
-def _read_directly(conn, namespace, names):
+def _read_directly(conn, namespace, names, workloads=False):
     """The same GETs over one HTTPS connection with the standard library (plugin_utils/_kube_read.py)."""
     try:
         reader = Reader(conn)
@@ -198,19 +225,32 @@ def _read_directly(conn, namespace, names):
             return reader.get("/api/v1/namespaces/%s" % quoted(name, safe=""))
         return reader.get("/api/v1/namespaces/%s/secrets/%s" % (quoted(in_namespace, safe=""), quoted(name, safe="")))
 
+    def list_kind(kind, in_namespace):
+        api_version, plural = WORKLOAD_KINDS[kind]
+        found = reader.get("/apis/%s/namespaces/%s/%s" % (api_version, quoted(in_namespace, safe=""), plural))
+        # The items of a list carry no kind.
+        return [dict(item, kind=kind) for item in (found or {}).get("items") or []]
+
     try:
-        return _state(get, namespace, names, str)
+        return _state(get, namespace, names, str, list_kind if workloads else None)
     finally:
         reader.close()
 
 
 def _failed(where, text):
-    return {"error": text, "error_in": where, "namespace": {"exists": False, "phase": "", "labels": {}}, "secrets": {}}
+    return {
+        "error": text,
+        "error_in": where,
+        "namespace": {"exists": False, "phase": "", "labels": {}},
+        "secrets": {},
+        "workloads": None,
+    }
 
 
-def _state(get, namespace, names, error_text):
+def _state(get, namespace, names, error_text, list_kind=None):
     """The namespace, then - when it exists - one GET per name, not a LIST: a Role can then grant the Secrets by
-    resourceNames (no `list`, which would expose every Secret of the namespace). Errors are returned, not raised."""
+    resourceNames (no `list`, which would expose every Secret of the namespace). With ``list_kind``, one LIST per
+    workload kind, kept as summaries (plugin_utils/_consumers.py). Errors are returned, not raised."""
     state = _failed("", "")
     try:
         found = get("Namespace", namespace)
@@ -232,4 +272,15 @@ def _state(get, namespace, names, error_text):
             return state
         if found:
             state["secrets"][name] = summarize_secret(found)
+    if list_kind is not None:
+        summaries = []
+        for kind in WORKLOAD_KINDS:
+            try:
+                summaries.extend(summarize(obj) for obj in list_kind(kind, namespace))
+            except Exception as exc:  # noqa: BLE001
+                state.update(error=error_text(exc), error_in="workloads")
+                return state
+        state["workloads"] = sorted(
+            summaries, key=lambda item: (list(WORKLOAD_KINDS).index(item["kind"]), item["name"])
+        )
     return state

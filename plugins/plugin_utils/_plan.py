@@ -9,6 +9,10 @@ makes the basic-auth line (the body of ``htpasswd_bcrypt``), both run as their a
 ``secret_plan.secret_plan``, which decides what every Secret must hold and which writes get it there. The role's YAML
 only sequences phases and sends writes; no rule is derived again in Jinja.
 
+It also decides which workloads of the namespace to restart (``_consumers.restarts``): those whose pod templates
+reference a Secret whose data this run changes, when ``restart_consumers`` is on and the read listed the workloads;
+and warns about the mounts of ``devpi-secret`` that devpi-server refuses (``_consumers.mount_warnings``).
+
 A failure of a body (or an exception inside one) is not raised: it becomes a value-free ``problem`` that the role's
 next task, without ``no_log``, reports before any write.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _consumers
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
     value_free_failure,
@@ -138,6 +143,12 @@ def read_problem(cluster, inputs):
     where = cluster.get("error_in", "")
     if cluster.get("error") and where == "secrets":
         return "Cannot read the Secrets of namespace '%s': %s" % (namespace, cluster["error"])
+    if cluster.get("error") and where == "workloads":
+        return (
+            "Cannot list the Deployments, StatefulSets and DaemonSets of namespace '%s' (to restart those that read a "
+            "Secret whose data changes): %s. Grant get, list and patch on them (README, Least-privilege RBAC) or set "
+            "devpi_secrets_restart_consumers to false." % (namespace, cluster["error"])
+        )
     if cluster.get("error"):
         kubeconfig = inputs.get("kubeconfig") or os.environ.get("KUBECONFIG") or "~/.kube/config"
         return (
@@ -158,6 +169,32 @@ def read_problem(cluster, inputs):
     return ""
 
 
+def data_changes(secrets, cluster):
+    """The names of the planned Secrets whose data this run changes: created, replaced, or with other data (a
+    change of labels only is not one)."""
+    current = (cluster or {}).get("secrets") or {}
+    changed = []
+    for entry in secrets:
+        if entry["action"] == "kept":
+            continue
+        before = (current.get(entry["name"]) or {}).get("data") or {}
+        wanted = {key: value for key, value in entry["data"].items() if value is not None}
+        if entry["action"] in ("created", "replaced") or wanted != before:
+            changed.append(entry["name"])
+    return changed
+
+
+def consumers(result, cluster, inputs, clock=None):
+    """``restarts`` (the workloads that read a Secret whose data changes; empty when restart_consumers is off or
+    the workloads were not read) and ``mount_warnings``, from the workload summaries the read returned."""
+    workloads = (cluster or {}).get("workloads")
+    if not inputs.get("restart_consumers", True) or workloads is None:
+        return [], []
+    changed = data_changes(result["secrets"], cluster)
+    restarts = _consumers.restarts(workloads, changed, inputs["namespace"], _consumers.now_rfc3339(clock))
+    return restarts, _consumers.mount_warnings(workloads, inputs["namespace"])
+
+
 def plan(
     table,
     cluster,
@@ -167,13 +204,16 @@ def plan(
     base_labels,
     check_mode=False,
     diff=False,
+    clock=None,
 ):
     """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
-    the two bodies; ``problems`` also holds their failures (scrubbed of every supplied value), or why the cluster read
-    cannot be planned from (then nothing is drawn)."""
+    the two bodies, ``restarts`` and ``mount_warnings`` (see ``consumers``); ``problems`` also holds the bodies'
+    failures (scrubbed of every supplied value), or why the cluster read cannot be planned from (then nothing is
+    drawn)."""
     unreadable = read_problem(cluster, inputs)
     if unreadable:
-        return {"problems": [unreadable], "changes": False, "warnings": [], "secrets": [], "report": []}
+        return {"problems": [unreadable], "changes": False, "warnings": [], "secrets": [], "report": [], "restarts": [],
+                "mount_warnings": []}  # fmt: skip
     user = inputs["basic_auth_user"]
     random = draw(table, cluster, supplied, user, rotate, check_mode, diff)
     htpasswd = hash_line(table, cluster, supplied, random, user, inputs["basic_auth_cost"], rotate, check_mode, diff)
@@ -183,7 +223,8 @@ def plan(
     known = [str(value) for name, value in (supplied or {}).items() if value and name not in public]
     failures = _failures(random, htpasswd, known)
     if failures:
-        return {"problems": failures, "changes": False, "warnings": [], "secrets": [], "report": []}
+        return {"problems": failures, "changes": False, "warnings": [], "secrets": [], "report": [], "restarts": [],
+                "mount_warnings": []}  # fmt: skip
     result = secret_plan(
         table,
         cluster,
@@ -198,6 +239,8 @@ def plan(
         adopt=inputs.get("adopt") or [],
         replace_wrong_type=inputs.get("replace_wrong_type", False),
     )
+    result["restarts"], result["mount_warnings"] = consumers(result, cluster, inputs, clock)
+    result["warnings"] = result["warnings"] + [w["message"] for w in result["mount_warnings"]]
     notices = [w for r in random["results"] for w in r.get("warnings") or []] + list(htpasswd.get("warnings") or [])
     result["module_warnings"] = [w for i, w in enumerate(notices) if w not in notices[:i]]
     return result

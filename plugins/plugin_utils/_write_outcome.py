@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._consumers import WAYS, due_restarts
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._k8s_errors import status_in_text, status_line
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import loop_item
@@ -226,6 +227,10 @@ def secret_report(plan, registered, registered_after=None, deleted=None, check_m
         )
     outcome = {"secrets": report, "errors": errors, "raced": raced, "warnings": warnings}
     outcome["check_mode"] = bool(check_mode)
+    # The workloads to restart: those of the plan of which a changed Secret was written (accepted, in check mode).
+    written = [o["name"] for o in results if o["kind"] == "Secret" and o["status"] == "written"]
+    outcome["restarts"] = due_restarts(plan.get("restarts", []), written)
+    outcome["mount_warnings"] = list(plan.get("mount_warnings", []))
     return _after(previous, outcome) if previous else outcome
 
 
@@ -248,7 +253,40 @@ def _after(first, second):
              "error": "lost a create race twice: another run keeps writing it; run again"}
         )  # fmt: skip
     warnings = first["warnings"] + [w for w in second["warnings"] if w not in first["warnings"]]
-    return {"secrets": report, "errors": errors, "raced": [], "warnings": warnings, "check_mode": first["check_mode"]}
+    # A workload restarts once, for the Secrets of both passes.
+    restarts = {(item["kind"], item["name"]): item for item in first.get("restarts", [])}
+    for item in second.get("restarts", []):
+        key = (item["kind"], item["name"])
+        if key in restarts:
+            merged = dict(restarts[key])
+            merged["secrets"] = sorted(set(merged["secrets"]) | set(item["secrets"]))
+            merged["ways"] = [w for w in WAYS if w in set(merged["ways"]) | set(item["ways"])]
+            item = merged
+        restarts[key] = item
+    return {"secrets": report, "errors": errors, "raced": [], "warnings": warnings, "check_mode": first["check_mode"],
+            "restarts": list(restarts.values()), "mount_warnings": first.get("mount_warnings", [])}  # fmt: skip
+
+
+def restart_outcome(due, registered, check_mode, secrets=()):
+    """Per restart the outcome's ``restarts`` named (the patches sent, in order): ``{kind, name, secrets, ways,
+    action[, error]}``, action ``would restart`` (check mode: nothing is sent), ``restarted`` or ``failed`` (with the
+    API's one-line error), from the registered result of the patch task (``continue_on_error``)."""
+    results = [] if check_mode else per_definition(registered, len(due))
+    out = []
+    for index, item in enumerate(due or []):
+        entry = {key: item[key] for key in ("kind", "name", "secrets", "ways")}
+        result = results[index] if index < len(results) else None
+        if check_mode:
+            entry["action"] = "would restart"
+        elif result is None:
+            entry["action"] = "not restarted"
+        elif result.get("error"):
+            entry["action"] = "failed"
+            entry["error"] = describe_error(result["error"], secrets)[0]
+        else:
+            entry["action"] = "restarted"
+        out.append(entry)
+    return out
 
 
 def _verb(plan, outcome):

@@ -170,13 +170,26 @@ def metadata_findings(kubeconfig: str, namespace: str, needles: dict[str, str]) 
 # --------------------------------------------------------------------------- RBAC
 
 
+#: the workload resources the role lists and restarts (API group apps), see plugins/plugin_utils/_consumers.py
+APPS_RESOURCES = ("deployments", "statefulsets", "daemonsets")
+
+
+def _apps_rules(rules: dict[str, list[str]]) -> list[dict]:
+    return [
+        {"apiGroups": ["apps"], "resources": [res], "verbs": list(rules[res])}
+        for res in APPS_RESOURCES
+        if rules.get(res)
+    ]
+
+
 def rbac_objects(user: str, namespace: str, rules: dict[str, list[str]], scope_secrets: str = "namespace") -> list:
     """Role/ClusterRole objects and their bindings for `user`.
 
-    rules: {"namespaces": [verbs], "secrets": [verbs]}. `get` on namespaces is restricted to `namespace` by
-    resourceNames (as in the README); other namespace verbs (create) get a rule of their own without resourceNames
-    (create cannot be restricted by name). Secrets rights go into a Role in `namespace` (scope_secrets="namespace")
-    or, when the namespace does not exist yet, into a ClusterRole bound cluster-wide (scope_secrets="cluster").
+    rules: {"namespaces": [verbs], "secrets": [verbs]}, and the verbs on each of APPS_RESOURCES (API group apps,
+    where the secrets rights go). `get` on namespaces is restricted to `namespace` by resourceNames (as in the
+    README); other namespace verbs (create) get a rule of their own without resourceNames (create cannot be
+    restricted by name). Secrets rights go into a Role in `namespace` (scope_secrets="namespace") or, when the
+    namespace does not exist yet, into a ClusterRole bound cluster-wide (scope_secrets="cluster").
     """
     tag = re.sub(r"[^a-z0-9-]", "-", user.lower())
     subject = [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]
@@ -191,6 +204,8 @@ def rbac_objects(user: str, namespace: str, rules: dict[str, list[str]], scope_s
         ns_rules.append({"apiGroups": [""], "resources": ["namespaces"], "verbs": unnamed})
     if scope_secrets == "cluster" and rules.get("secrets"):
         ns_rules.append({"apiGroups": [""], "resources": ["secrets"], "verbs": list(rules["secrets"])})
+    if scope_secrets == "cluster":
+        ns_rules += _apps_rules(rules)
     if ns_rules:
         objs += [
             {
@@ -213,7 +228,8 @@ def rbac_objects(user: str, namespace: str, rules: dict[str, list[str]], scope_s
         ]
     if scope_secrets == "namespace" and rules.get("secrets") is not None:
         secret_rules = rules.get("secret_rules") or [
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": list(rules["secrets"])}
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": list(rules["secrets"])},
+            *_apps_rules(rules),
         ]
         objs += [
             {

@@ -7,6 +7,10 @@ and the run must fail with a message naming the refused operation. Two variants:
 - "role-creates-ns": the role creates the namespace. A Role cannot be bound in a namespace that does not exist yet,
   so the secrets rights have to come from a ClusterRole bound cluster-wide in this variant.
 
+With devpi_secrets_restart_consumers on (the default) the role also lists the namespace's Deployments, StatefulSets
+and DaemonSets and restarts those that read a Secret whose data changed: where the namespace exists first, one of
+each reads devpi-secret, so the first run and the rotation patch them (and kubernetes.core reads each before).
+
 A third, "named", runs with the README's first Role as written there: `get` and `patch` on the five Secrets by
 `resourceNames`, `create` without (it cannot be restricted by name), no `list`. With it the runs pass, the named
 Secrets are readable and a Secret of the namespace that is not named is not (nor is the list of Secrets).
@@ -23,14 +27,23 @@ import secrets
 
 import pytest
 import yaml
-from hardening_support import delete_cluster_rbac, failure_text, grant, parallel, rbac_objects
+from hardening_support import (
+    APPS_RESOURCES,
+    delete_cluster_rbac,
+    failure_text,
+    grant,
+    parallel,
+    rbac_objects,
+)
 
-from helpers.kube import kubectl
+from helpers.kube import apply_manifest, consumer_workloads, kubectl
 from helpers.site import REPO, SECRET_NAMES, create_opaque_tls, make_inputs, read_secrets, run_site
 
 pytestmark = pytest.mark.integration
 
 MINIMUM = {"namespaces": ["get"], "secrets": ["get", "create", "patch"]}
+#: restarting the consumers (devpi_secrets_restart_consumers, default true): on each workload resource (apps)
+APPS = {res: ["get", "list", "patch"] for res in APPS_RESOURCES}
 VARIANTS = {
     "ns-exists": {"create_ns": False, "scope": "namespace", "extra_ns": [], "extra_secrets": []},
     # The README's first Role, its secrets rules as written there (resourceNames).
@@ -45,10 +58,13 @@ REMOVALS = [
     for resource, verbs in (
         ("namespaces", MINIMUM["namespaces"] + spec["extra_ns"]),
         ("secrets", MINIMUM["secrets"] + spec["extra_secrets"]),
+        *APPS.items(),
     )
     for verb in verbs
     if variant != "named"  # the README's Role: run as written, not taken apart
     if variant != "replaces-wrong-type" or verb == "delete"  # the other verbs are the ns-exists variant's
+    # A namespace the role creates holds no workload on the first run: the apps rights are the ns-exists variant's.
+    if variant != "role-creates-ns" or resource not in APPS
 ]
 NOT_NAMED = "not-a-devpi-secret"
 _VALID_SECRET = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 bytes, as the role generates
@@ -59,6 +75,7 @@ def _rules(variant: str, removed: tuple[str, str] | None = None) -> dict:
     rules = {
         "namespaces": MINIMUM["namespaces"] + spec["extra_ns"],
         "secrets": MINIMUM["secrets"] + spec["extra_secrets"],
+        **APPS,
     }
     if removed:
         rules[removed[0]] = [v for v in rules[removed[0]] if v != removed[1]]
@@ -108,6 +125,8 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
             )
         if state == "opaque-tls":
             create_opaque_tls(kubeconfig, ns, inputs)
+        if not VARIANTS[variant]["create_ns"]:  # consumers of devpi-secret, restarted when it is made or rotated
+            apply_manifest(consumer_workloads(ns), kubeconfig=kubeconfig)
         if variant == "named":  # a Secret the Role does not name
             kubectl("create", "secret", "generic", NOT_NAMED, "-n", ns, "--from-literal=k=v", kubeconfig=kubeconfig)
         objs = rbac_objects(user, ns, _rules(variant, removed), scope_secrets=VARIANTS[variant]["scope"])
@@ -141,7 +160,7 @@ def lp(control_plane, kubeconfig, module_namespaces, tmp_path_factory):
 
     def removal(variant, resource, verb):
         def job():
-            needs_existing = verb == "patch"
+            needs_existing = (resource, verb) == ("secrets", "patch")  # a Secret to update
             kc, ns, extra = setup(variant, (resource, verb), "unlabeled-secret" if needs_existing else "empty")
             return {
                 "run": run_site(kc, ns, inputs, extra=extra, workdir=root / ns),
@@ -171,6 +190,10 @@ def test_minimum_rights_suffice(lp, variant):
         assert run.rc == 0, f"{label}: {failure_text(run.output)[-3000:]}"
     assert [label for label, _run in result["runs"]] == ["first", "re-run", "rotate all"]
     assert result["runs"][1][1].recap.get("changed") == 0
+    if not VARIANTS[variant]["create_ns"]:  # the consumers of devpi-secret were restarted with these rights
+        for label, run in result["runs"]:
+            restarted = [w["action"] for w in (run.captured["localhost"]["restart"] or {}).get("workloads", [])]
+            assert restarted == ([] if label == "re-run" else ["restarted"] * 3), (label, restarted)
     assert set(result["secrets"]) == set(SECRET_NAMES)
 
 
@@ -180,7 +203,8 @@ def test_readme_named_role_reads_only_the_named_secrets(lp):
     reads = lp[("full", "named")]["reads"]
     print(f"\n[hardening] README Role names {sorted(named)}; kubectl exit codes with it: {reads}")
     assert named == set(SECRET_NAMES)
-    assert all(rule.get("resourceNames") or rule["verbs"] == ["create"] for rule in role["rules"])
+    secret_rules = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert all(rule.get("resourceNames") or rule["verbs"] == ["create"] for rule in secret_rules)
     assert reads["get devpi-secret"] == 0
     assert reads[f"get {NOT_NAMED}"] != 0
     assert reads["list secrets"] != 0
@@ -219,7 +243,8 @@ def test_readme_rbac_grants_exactly_the_measured_minimum():
     blocks = [_granted(docs) for docs in _readme_blocks()]
     expected = [
         {res: set(verbs) for res, verbs in _rules("ns-exists").items()},  # the "named" variant runs it as written
-        {"namespaces": {"create"}, "secrets": set(MINIMUM["secrets"])},  # added to the ClusterRole, cluster-wide
+        # added to the ClusterRole, cluster-wide
+        {"namespaces": {"create"}, "secrets": set(MINIMUM["secrets"]), **{res: set(v) for res, v in APPS.items()}},
         {"secrets": {"delete"}},
     ]
     print(f"\n[hardening] README RBAC blocks {blocks}; measured {expected}")

@@ -111,3 +111,19 @@ def echoing_policy(name: str, namespaces: list[str]) -> list[dict]:
             },
         },
     ]
+
+
+def consumer_workloads(namespace: str, secret: str = "devpi-secret") -> list[dict]:  # noqa: S107 - a name
+    """A Deployment, a StatefulSet and a DaemonSet that read `secret` (envFrom), for the role to restart."""
+    objs = []
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        name = f"reads-{kind.lower()}"
+        labels = {"app": name}
+        pod = {"containers": [{"name": "main", "image": "localhost/devpi/devpi-server:6.20.3",
+                               "envFrom": [{"secretRef": {"name": secret}}]}]}  # fmt: skip
+        spec = {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}
+        if kind == "StatefulSet":
+            spec["serviceName"] = name
+        objs.append({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
+                     "spec": spec})  # fmt: skip
+    return objs

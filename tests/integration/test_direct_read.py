@@ -16,19 +16,20 @@ import sys
 from pathlib import Path
 
 from helpers.api_metrics import request_counts
-from helpers.kube import apply_manifest
+from helpers.kube import apply_manifest, consumer_workloads
 from helpers.site import REPO, ansible_env, make_inputs, run_site
 
 ANSIBLE = str(Path(sys.executable).parent / "ansible")
 NAMES = ["devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-auth", "devpi-basic-auth-client"]
 
 
-def _lookup(kubeconfig: str, namespace: str, **env: str) -> dict:
+def _lookup(kubeconfig: str, namespace: str, workloads: bool = False, **env: str) -> dict:
     """cluster_state's answer, from an ad-hoc debug task (json callback) in a process of its own."""
-    expr = "{{ lookup('theedgeworks.devpi.cluster_state', namespace=%r, names=%r, kubeconfig=%r) }}" % (
+    expr = "{{ lookup('theedgeworks.devpi.cluster_state', namespace=%r, names=%r, kubeconfig=%r, workloads=%s) }}" % (
         namespace,
         NAMES,
         kubeconfig,
+        workloads,
     )
     proc = subprocess.run(
         [ANSIBLE, "localhost", "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": expr})],
@@ -43,8 +44,50 @@ def _lookup(kubeconfig: str, namespace: str, **env: str) -> dict:
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
 
 
-def _both(kubeconfig: str, namespace: str) -> tuple[dict, dict]:
-    return _lookup(kubeconfig, namespace), _lookup(kubeconfig, namespace, K8S_AUTH_KUBECONFIG=kubeconfig)
+def _both(kubeconfig: str, namespace: str, workloads: bool = False) -> tuple[dict, dict]:
+    return (
+        _lookup(kubeconfig, namespace, workloads),
+        _lookup(kubeconfig, namespace, workloads, K8S_AUTH_KUBECONFIG=kubeconfig),
+    )
+
+
+def test_both_readers_list_the_workloads_alike(kubeconfig, namespace, tmp_path):
+    """With workloads=true: one summary per Deployment, StatefulSet and DaemonSet, the same from both readers; a
+    LIST the identity may not make is reported as error_in 'workloads'."""
+    inputs = make_inputs(tmp_path)
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    apply_manifest(consumer_workloads(namespace), kubeconfig=kubeconfig)
+    direct, client = _both(kubeconfig, namespace, workloads=True)
+    assert direct == client
+    assert direct["error"] == ""
+    assert [(w["kind"], w["name"], w["references"]) for w in direct["workloads"]] == [
+        ("Deployment", "reads-deployment", {"devpi-secret": ["envFrom"]}),
+        ("StatefulSet", "reads-statefulset", {"devpi-secret": ["envFrom"]}),
+        ("DaemonSet", "reads-daemonset", {"devpi-secret": ["envFrom"]}),
+    ]
+    assert _lookup(kubeconfig, namespace)["workloads"] is None
+
+
+def test_both_readers_report_a_refused_list_of_workloads_alike(restricted_kubeconfig, kubeconfig, namespace, tmp_path):
+    inputs = make_inputs(tmp_path)
+    assert run_site(kubeconfig, namespace, inputs).rc == 0
+    user = "dr-list-%s" % namespace[-6:]
+    rules = [{"apiGroups": [""], "resources": ["namespaces", "secrets"], "verbs": ["get"]}]
+    apply_manifest(
+        [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": user},
+             "rules": rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": user},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]},
+        ],
+        kubeconfig=kubeconfig,
+    )  # fmt: skip
+    direct, client = _both(restricted_kubeconfig(user), namespace, workloads=True)
+    assert direct == client
+    assert direct["error_in"] == "workloads"
+    assert direct["error"].startswith("HTTP 403 Forbidden: ")
+    assert sorted(direct["secrets"]) == sorted(NAMES)
 
 
 def test_both_readers_give_the_same_state(kubeconfig, namespace, tmp_path):
