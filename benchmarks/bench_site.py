@@ -157,7 +157,7 @@ def make_client(kc, client_id: str) -> None:
     """A confidential client for the role to complete (the master admin creates it)."""
     server = KeycloakServer(kc.url, kc.admin_username, kc.admin_password)
     body = {"clientId": client_id, "protocol": "openid-connect", "publicClient": False, "standardFlowEnabled": True}
-    status, _ = server.request("POST", f"/admin/realms/{KC_REALM}/clients", token=server.admin_token(), json_body=body)
+    status = server.request("POST", f"/admin/realms/{KC_REALM}/clients", token=server.admin_token(), json_body=body)[0]
     if status != 201:
         raise SystemExit(f"could not create Keycloak client {client_id}: HTTP {status}")
 
