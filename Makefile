@@ -7,12 +7,14 @@ COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help install cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
+.PHONY: help install images cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
 	@echo "make test          every test: lint, unit, integration, end-to-end with real consumers, molecule"
 	@echo "make cluster-up    start the local kube-apiserver (writes .cluster/kubeconfig)"
+	@echo "                   NODE=1: plus a real node (containerd, kubelet, ...; root): pods run"
+	@echo "make images        build the node's container images offline (cached; no registry)"
 	@echo "make cluster-down  stop it and remove .cluster/"
 	@echo "make keycloak-up   start a local Keycloak with the test realm (writes .keycloak/env)"
 	@echo "make keycloak-down stop it and remove .keycloak/"
@@ -31,8 +33,9 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
 
+# NODE=1 adds a node: containerd, kubelet, kube-controller-manager, kube-scheduler, kube-proxy (tools/node.py).
 cluster-up: install
-	$(PY) tools/cluster.py up
+	$(PY) tools/cluster.py up $(if $(filter 1 yes true,$(NODE)),--node)
 
 cluster-down:
 	@if [ -x $(PY) ]; then $(PY) tools/cluster.py down; else $(PYTHON) tools/cluster.py down; fi
@@ -55,6 +58,10 @@ demo: cluster-up
 
 consumers: install
 	$(PY) tools/install_consumers.py install
+
+# devpi-server, nginx, oauth2-proxy and pause images for the node (tools/images.py); imported at cluster-up NODE=1.
+images: consumers
+	$(PY) tools/images.py build
 
 lint: install
 	ruff check .

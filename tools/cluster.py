@@ -6,6 +6,7 @@ with an embedded etcd, kube-apiserver and the namespace / serviceaccounts /
 root-CA-publisher controllers, all on 127.0.0.1 with free ports.
 
     python3 tools/cluster.py up        # build if needed, start, wait until ready
+    python3 tools/cluster.py up --node # the same plus a real node (tools/node.py): pods run
     python3 tools/cluster.py status
     python3 tools/cluster.py mint-kubeconfig --user alice --group devs --out alice.kubeconfig
     python3 tools/cluster.py down      # stop and remove the state dir
@@ -18,6 +19,8 @@ Binary: built by tools/gobuild.py into ${DEVPI_CACHE_DIR:-${XDG_CACHE_HOME:-~/.c
 controlplane-<sha256(go.mod, go.sum, *.go)[:16]>/kube-controlplane.
 $DEVPI_CONTROLPLANE_BIN uses a prebuilt binary instead.
 $DEVPI_CONTROLPLANE_EXTRA_ARGS adds kube-apiserver flags (whitespace separated).
+With --node (make cluster-up NODE=1) a node joins: containerd, kubelet, kube-controller-manager,
+kube-scheduler, kube-proxy (tools/node.py); `down` stops it first and leaves the host as it was.
 Certificates and keys: tools/pki.py. Ports: tools/ports.py. Lifecycle (up, down, status, the command line):
 tools/launcher.py; processes and files: tools/procs.py.
 
@@ -164,10 +167,12 @@ class ControlPlane(launcher.Launcher):
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         die_with_parent: bool = False,
         log: Callable[[str], None] | None = None,
+        node: bool = False,
     ):
         """die_with_parent: the control plane gets SIGTERM when the process that
         started it dies (Linux PR_SET_PDEATHSIG) -- for test sessions that may be
-        killed without running their teardown. Not for the CLI `up`."""
+        killed without running their teardown. Not for the CLI `up`.
+        node: `up` also starts a node (tools/node.py); the API server then gets the flags a node needs."""
         super().__init__(
             Path(state_dir).expanduser().resolve() if state_dir else default_state_dir(),
             ready_timeout=ready_timeout,
@@ -176,6 +181,46 @@ class ControlPlane(launcher.Launcher):
         )
         env_extra = shlex.split(os.environ.get("DEVPI_CONTROLPLANE_EXTRA_ARGS", ""))
         self.extra_apiserver_args = list(extra_apiserver_args) + env_extra
+        self.with_node = node
+        if node:
+            self.extra_apiserver_args += self.node.apiserver_args()
+
+    @property
+    def node(self):
+        """The node of this control plane (tools/node.py), running or not."""
+        import node
+
+        if getattr(self, "_node", None) is None:
+            self._node = node.Node(self, log=self.log, die_with_parent=self.die_with_parent)
+        return self._node
+
+    # -- lifecycle with a node
+    def up(self):
+        if self.with_node:
+            pid = self.pid()
+            if pid is not None and "--authorization-mode=Node" not in procs.cmdline(pid):
+                raise ControlPlaneError(
+                    f"the control plane of {self.state_dir} runs without the node's API server flags "
+                    "(--authorization-mode=Node, kubelet client certificate): stop it first (make cluster-down)"
+                )
+        before = self.pid()
+        super().up()
+        if self.with_node:
+            import node
+
+            if before is None or self.pid() != before:
+                # a fresh control plane (new CA, ports): a node left from the last one cannot join it
+                self.node.down()
+            try:
+                self.node.up(timeout=self.ready_timeout)
+            except node.NodeError as e:
+                raise ControlPlaneError(str(e)) from e
+        return self
+
+    def down(self, timeout: float = launcher.STOP_TIMEOUT) -> bool:
+        """Stop the node (when there is one), then the control plane; remove the state dir."""
+        node_ran = self.node.down(timeout) if (self.state_dir / "node").exists() else False
+        return super().down(timeout) or node_ran
 
     # -- files
     @property
@@ -316,11 +361,16 @@ class ControlPlane(launcher.Launcher):
         procs.atomic_write(self.kubeconfig, self._admin_kubeconfig())
 
     def _status_fields(self, pid: int | None) -> dict:
-        return {
+        out = {
             "server": self.server if pid else None,
             "ready": bool(pid) and self.healthy(),
             "kubeconfig": str(self.kubeconfig) if pid and self.kubeconfig.exists() else None,
         }
+        if self.node.configured():
+            # a node part that died (kubelet, containerd, ...) makes the cluster not ready: named in node.dead
+            out["node"] = self.node.status()
+            out["ready"] = out["ready"] and not out["node"]["dead"] and out["node"]["ready"]
+        return out
 
     def mint_kubeconfig(
         self, user: str, groups: Sequence[str] = (), path: str | os.PathLike | None = None, days: int = 30
@@ -366,12 +416,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc=__doc__,
         state_dir_help="default: $DEVPI_CLUSTER_DIR or <repo>/.cluster",
         launcher=ControlPlane,
-        up_hint=lambda cp: f"kubeconfig: {cp.kubeconfig}\n  export KUBECONFIG={cp.kubeconfig}\n  kubectl get ns",
+        up_hint=lambda cp: (
+            f"kubeconfig: {cp.kubeconfig}\n  export KUBECONFIG={cp.kubeconfig}\n  kubectl get "
+            + ("nodes" if cp.with_node else "ns")
+        ),
         commands={
             "build": ("only build the binary (into the cache) and print its path", lambda p: None, build),
             "mint-kubeconfig": ("kubeconfig for a restricted identity", mint_arguments, mint),
         },
         default_ready_timeout=DEFAULT_READY_TIMEOUT,
+        up_arguments=lambda p: p.add_argument(
+            "--node", action="store_true", help="also start a node (containerd, kubelet, ...): pods run (root)"
+        ),
+        launcher_kwargs=lambda args: {"node": bool(getattr(args, "node", False))},
     )
 
 

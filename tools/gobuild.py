@@ -2,11 +2,13 @@
 
 ``go_build`` is the one build helper: it builds a Go module's package into a target path once, under
 a lock (concurrent callers wait and reuse the result), through a temporary file renamed into place.
-The caller names the target, whose folder carries the cache key. Two users:
+The caller names the target, whose folder carries the cache key. Its users:
 
 * the control plane (tools/controlplane), below: ``ensure_binary`` -> controlplane-<source_hash>/kube-controlplane,
   keyed by go.mod, go.sum and every *.go file; $DEVPI_CONTROLPLANE_BIN uses a prebuilt binary instead;
-* oauth2-proxy (tools/oauth2-proxy), in tools/install_consumers.py, keyed by go.mod and go.sum.
+* oauth2-proxy (tools/oauth2-proxy), in tools/install_consumers.py, keyed by go.mod and go.sum;
+* the node of the local cluster (tools/kube-node: kubelet, kube-controller-manager, kube-scheduler,
+  kube-proxy through ``kube_build``; tools/node-runtime: containerd and the CNI plugins), in tools/node.py.
 
 Standard library only.
 """
@@ -121,6 +123,12 @@ def ensure_binary(log: Callable[[str], None] = print, src_dir: Path = CONTROLPLA
     target = binary_path(src_dir)
     if target.is_file():
         return target
+    return kube_build(src_dir, target, no_go_hint=" (or set DEVPI_CONTROLPLANE_BIN)", log=log)
+
+
+def kube_build(src_dir: Path, target: Path, *, no_go_hint: str = "", log: Callable[[str], None] = print) -> Path:
+    """go_build of a module of ours that builds k8s.io/kubernetes components (tools/controlplane,
+    tools/kube-node), stamped with the version its go.mod requires (else they report v0.0.0-master)."""
     version = kube_version(src_dir)
     pkg = "k8s.io/component-base/version"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -137,7 +145,7 @@ def ensure_binary(log: Callable[[str], None] = print, src_dir: Path = CONTROLPLA
         src_dir,
         target,
         ldflags=" ".join(ldflags),
-        what=f"{CONTROLPLANE_BINARY} (k8s.io/kubernetes {version})",
-        no_go_hint=" (or set DEVPI_CONTROLPLANE_BIN)",
+        what=f"{target.name} (k8s.io/kubernetes {version})",
+        no_go_hint=no_go_hint,
         log=log,
     )

@@ -200,21 +200,27 @@ def cli(
     up_hint: Callable[[Launcher], str],
     commands: Mapping[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] | None = None,
     default_ready_timeout: float,
+    up_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    launcher_kwargs: Callable[[argparse.Namespace], dict] | None = None,
 ) -> int:
     """The launchers' command line: up, down, status, and `commands` of their own (name: help, add arguments,
-    run(launcher, args) -> exit code or None). `launcher(state_dir, ready_timeout=...)` makes the instance."""
+    run(launcher, args) -> exit code or None). `launcher(state_dir, ready_timeout=..., **launcher_kwargs(args))`
+    makes the instance; up_arguments adds options to `up`."""
     ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--state-dir", help=state_dir_help)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build or fetch what it runs if needed, start, wait until ready (idempotent)")
     p_up.add_argument("--timeout", type=float, default=default_ready_timeout, help="seconds to wait for ready")
+    if up_arguments:
+        up_arguments(p_up)
     sub.add_parser("down", help="stop and remove the state dir")
     sub.add_parser("status", help="exit 0 if running and ready, 1 if running but not ready, 3 if stopped")
     for name, (help_text, add_arguments, _run) in (commands or {}).items():
         add_arguments(sub.add_parser(name, help=help_text))
     args = ap.parse_args(argv)
 
-    instance = launcher(args.state_dir, ready_timeout=getattr(args, "timeout", default_ready_timeout))
+    extra = launcher_kwargs(args) if launcher_kwargs else {}
+    instance = launcher(args.state_dir, ready_timeout=getattr(args, "timeout", default_ready_timeout), **extra)
     try:
         if args.cmd == "up":
             instance.up()

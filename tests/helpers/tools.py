@@ -18,3 +18,7 @@ pki = load_tool("pki.py", "devpi_pki")
 ports = load_tool("ports.py", "devpi_ports")
 #: tools/procs.py: start a process in its own session with a log, its log's tail, its stop
 procs = load_tool("procs.py", "devpi_procs")
+#: tools/node.py: the local node's host-wide footprint (host_snapshot), its processes
+node = load_tool("node.py", "devpi_node")
+#: tools/images.py: the node's images, made offline
+images = load_tool("images.py", "devpi_images")
