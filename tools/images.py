@@ -283,8 +283,8 @@ def _chroot_tree(log: Callable[[str], None]):
             finish()
 
 
-def _chroot(root: Path, *cmd: str, what: str) -> None:
-    _check(["chroot", str(root), *cmd], what, env=CHROOT_ENV)
+def _chroot(root: Path, *cmd: str, what: str, env: dict | None = None) -> None:
+    _check(["chroot", str(root), *cmd], what, env={**CHROOT_ENV, **(env or {})})
 
 
 # --------------------------------------------------------------------------- the images
@@ -348,17 +348,28 @@ def _make_image(name: str, out: Path, log: Callable[[str], None]) -> None:
             if name == DEVPI:
                 apt_install(root, "python3", "python3-venv")
                 _chroot(root, "python3", "-m", "venv", "/opt/devpi", what="python3 -m venv")
-                # resolved by the image's own Python (bookworm's 3.11.2: some newest releases need 3.11.5+)
-                _chroot(
-                    root,
-                    "/opt/devpi/bin/pip",
-                    "install",
-                    "-q",
-                    "--no-cache-dir",
-                    "--disable-pip-version-check",
-                    *DEVPI_PINS,
-                    what="pip install devpi",
-                )
+                # resolved by the image's own Python (bookworm's 3.11.2: some newest releases need 3.11.5+), with
+                # the host's pip settings (index, CA bundle: copied in for the install, removed before the layer)
+                env = {k: v for k, v in os.environ.items() if k.startswith("PIP_") and k != "PIP_FIND_LINKS"}
+                host_ca = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
+                if os.path.isfile(host_ca):
+                    shutil.copy(host_ca, root / "opt/host-ca.pem")
+                    env["PIP_CERT"] = "/opt/host-ca.pem"
+                try:
+                    _chroot(
+                        root,
+                        "/opt/devpi/bin/pip",
+                        "install",
+                        "-q",
+                        "--no-cache-dir",
+                        "--disable-pip-version-check",
+                        *DEVPI_PINS,
+                        what="pip install devpi",
+                        env=env,
+                    )
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        (root / "opt/host-ca.pem").unlink()
                 # all interfaces of the pod's own network namespace
                 serve = ["devpi-server", "--host", "0.0.0.0"]  # noqa: S104
                 config = {"Env": [f"PATH=/opt/devpi/bin:{PATH_ENV[5:]}"], "Cmd": serve}

@@ -243,12 +243,24 @@ def test_killed_component_is_reported_and_up_restarts_it(cp, component):
     assert cp.node.pid(component) not in (None, pid)
 
 
-def test_down_leaves_the_host_as_found(cp, host_before):
+def test_down_leaves_the_host_as_found(cp, host_before, ns):
+    """With a pod running (a veth on cni0, its volumes and rootfs mounted, its processes in the node's cgroups),
+    `down` leaves processes, interfaces, mounts, cgroups, iptables rules, sysctls and host folders as before `up`."""
     state_dir, before = host_before
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "left", "namespace": ns},
+        "spec": {"containers": [{"name": "nginx", "image": images.NGINX, "imagePullPolicy": "Never"}]},
+    }
+    kubectl("apply", "-f", "-", kubeconfig=cp.kubeconfig, input=json.dumps(pod))
+    wait_pod(cp.kubeconfig, ns, "left")
     rss = node.node_rss_kib()
     print("node RSS (MiB): " + ", ".join(f"{k} {v / 1024:.0f}" for k, v in sorted(rss.items())))
     during = footprint(state_dir)
-    assert during["processes"] and "cni0" in during["links"]  # the comparison below is not vacuous
+    # the comparison below is not vacuous
+    assert "cni0" in during["links"] and any(link.startswith("veth") for link in during["links"])
+    assert during["processes"] and during["mounts"] and during["cgroups"] and during["iptables"]["iptables"]
     t0 = time.monotonic()
     down = cli(state_dir, "down")
     print(f"cluster-down with a node: {time.monotonic() - t0:.1f}s")
