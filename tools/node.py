@@ -5,7 +5,8 @@ kube-controller-manager, kube-scheduler and kube-proxy (iptables mode), each a p
 from Go modules into the cache folder (tools/node_build.py). Pods run from images made offline
 (tools/images.py), imported into containerd at `up`; nothing is pulled.
 
-Everything the node writes lives under <state dir>/node, except what the kernel and the programs keep
+Everything the node writes lives under <state dir>/node -- except containerd's root (images, snapshots), kept in
+the cache folder so that images are imported and unpacked once -- and what the kernel and the programs keep
 host-wide; `down` removes each of those again and restores what it changed:
 
 * cgroups: one tree, /sys/fs/cgroup/<controller>/devpi-node (kubelet's cgroupRoot, containerd and its shims
@@ -521,13 +522,21 @@ class Node:
         return self.sock.exists() and self._ctr(runtime, "version", check=False, timeout=10).returncode == 0
 
     def _import_images(self, runtime: Path) -> None:
+        """Import the made images (tools/images.py) that containerd's root does not hold yet."""
         import images
 
         t = time.monotonic()
-        tars = images.ensure(["pause"], log=self.log) + images.built()
-        for tar in dict.fromkeys(tars):
-            self._ctr(runtime, "images", "import", "--no-unpack", str(tar))
-        self.log(f"imported {len(set(tars))} image(s) in {time.monotonic() - t:.1f}s")
+        record = containerd_root(runtime) / "imported.json"
+        try:
+            done = set(json.loads(record.read_text()))
+        except (FileNotFoundError, ValueError):
+            done = set()
+        tars = [str(t) for t in dict.fromkeys(images.ensure(["pause"], log=self.log) + images.built())]
+        new = [tar for tar in tars if tar not in done]
+        for tar in new:
+            self._ctr(runtime, "images", "import", "--no-unpack", tar)
+        procs.atomic_write(record, json.dumps(sorted(done | set(new))) + "\n", 0o644)
+        self.log(f"images: {len(new)} imported, {len(tars) - len(new)} already there ({time.monotonic() - t:.1f}s)")
 
     # -- certificates, kubeconfigs, configs
     def _write_pki(self, name: str, ip: str) -> None:
@@ -553,12 +562,13 @@ class Node:
     def _write_configs(self, name: str, ip: str, ports: dict, runtime: Path) -> None:
         d = self.dir
         state = d / "containerd"
+        root = containerd_root(runtime)
         cni = d / "cni"
         cni.mkdir(exist_ok=True)
         procs.atomic_write(
             d / "containerd.toml",
             f"""version = 3
-root = "{state}/root"
+root = "{root}"
 state = "{state}/state"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.blockfile",
@@ -705,20 +715,20 @@ conntrack:
             return False
         pids = self.pids()
         running = any(pids.values())
-        runtime = Path(info.get("binaries", {}).get("runtime", "")) if info else None
+        runtime_str = (info or {}).get("binaries", {}).get("runtime")
+        runtime = Path(runtime_str) if runtime_str else None
         kube = info.get("binaries", {}).get("kube-node") if info else None
         # kubelet first (else it starts the pods again), then the sandboxes through CRI: CNI DEL for each
         for component in ("kubelet", "kube-scheduler", "kube-controller-manager"):
             self._stop(component, pids.get(component), timeout)
-        if pids.get("containerd") and runtime:
-            self._remove_sandboxes(runtime, kube)
+        cleaned = bool(pids.get("containerd") and runtime and self._remove_sandboxes(runtime, kube))
         for component in ("kube-proxy", "containerd"):
             self._stop(component, pids.get(component), timeout)
         # whatever is left in the node's cgroups (shims, containers of a killed containerd)
         self._kill_cgroup_procs()
         if kube:
             _run([kube, "kube-proxy", "--cleanup", "--v=0"], check=False, timeout=60)
-        for point in mounts_under(self.dir, Path("/run/containerd")):
+        for point in mounts_under(self.dir, Path("/run/containerd"), *([containerd_root(runtime)] if runtime else [])):
             if _run(["umount", point], check=False).returncode != 0:
                 _run(["umount", "-l", point], check=False)
         if link_exists(BRIDGE):
@@ -736,6 +746,9 @@ conntrack:
             if path not in kept and os.path.lexists(path) and not mounts_under(Path(path)):
                 shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if runtime and not cleaned:
+            # containerd's metadata may still name sandboxes and containers that are gone: start it afresh
+            shutil.rmtree(containerd_root(runtime), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(self.claim_file().read_text()).get("dir") == str(self.dir):
                 self.claim_file().unlink()
@@ -745,13 +758,14 @@ conntrack:
         if pid is not None:
             procs.terminate(pid, timeout, log=self.log, proc=self._procs.get(component))
 
-    def _remove_sandboxes(self, runtime: Path, kube: str | None) -> None:
-        """Stop and remove every pod sandbox through CRI (containerd runs CNI DEL for each)."""
+    def _remove_sandboxes(self, runtime: Path, kube: str | None) -> bool:
+        """Stop and remove every pod sandbox through CRI (containerd runs CNI DEL for each). True if done."""
         if not kube:
-            return
+            return False
         proc = _run([kube, "cri-clean", f"--endpoint=unix://{self.sock}"], check=False, timeout=120)
         if proc.returncode != 0:
-            self.log(f"removing the pod sandboxes through CRI failed ({proc.returncode}): {proc.stdout[-500:]}")
+            self.log(f"removing the pod sandboxes through CRI failed ({proc.returncode}): {proc.stderr[-500:]}")
+        return proc.returncode == 0
 
     def _kill_cgroup_procs(self) -> None:
         for _attempt in range(50):
@@ -765,6 +779,13 @@ conntrack:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
+
+
+def containerd_root(runtime: Path) -> Path:
+    """containerd's root (content store, snapshots, metadata) in the cache, so that images are imported and
+    unpacked once, not at every `up`; keyed like the runtime binaries. Removed when a `down` could not stop
+    the pods through containerd."""
+    return cache_root() / f"node-containerd-{runtime.name.rsplit('-', 1)[-1]}"
 
 
 def _pause_image() -> str:
