@@ -350,6 +350,7 @@ class Node:
             if not dead:
                 if not self.ready():
                     self._wait_ready(time.monotonic(), timeout)
+                self._import_images(Path(self.info()["binaries"]["runtime"]))  # made since (make images)
                 self.log(f"node {self.info()['name']} already running and Ready")
                 return self
             self.log(f"node part(s) {', '.join(dead)} not running: {self._dead_report(dead)}; restarting the node")

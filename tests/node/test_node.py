@@ -226,6 +226,50 @@ def test_secret_by_subpath_with_mode_0400_is_what_devpi_accepts(cp, ns):
     assert wait_pod(cp.kubeconfig, ns, "whole", phases=("Succeeded", "Failed"))["status"]["phase"] == "Failed"
 
 
+def test_devpi_and_oauth2_proxy_images_run(cp, ns):
+    """The devpi-server image serves /+api (devpi-init, then devpi-server: readiness probe on it); the
+    oauth2-proxy image's binary runs (--version exits 0: pod Succeeded)."""
+    devpi = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "devpi"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "devpi",
+                    "image": images.DEVPI,
+                    "imagePullPolicy": "Never",
+                    "command": [
+                        "sh",
+                        "-c",
+                        "devpi-init --serverdir /srv/devpi && exec devpi-server --serverdir /srv/devpi --host 0.0.0.0",
+                    ],
+                    "readinessProbe": {"httpGet": {"path": "/+api", "port": 3141}, "periodSeconds": 1},
+                }
+            ]
+        },
+    }
+    proxy = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "oauth2-proxy"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "p", "image": images.OAUTH2_PROXY, "imagePullPolicy": "Never", "args": ["--version"]}
+            ],
+        },
+    }
+    images.ensure(["devpi-server", "oauth2-proxy"], log=lambda m: None)
+    assert cli(cp.state_dir, "up", "--node").returncode == 0  # imports what was made after the node started
+    for pod in (devpi, proxy):
+        kubectl("-n", ns, "apply", "-f", "-", kubeconfig=cp.kubeconfig, input=json.dumps(pod))
+    t0 = time.monotonic()
+    wait_pod(cp.kubeconfig, ns, "devpi")
+    print(f"devpi-server pod Ready {time.monotonic() - t0:.1f}s after creation")
+    assert wait_pod(cp.kubeconfig, ns, "oauth2-proxy", phases=("Succeeded", "Failed"))["status"]["phase"] == "Succeeded"
+
+
 @pytest.mark.parametrize("component", ["kubelet", "containerd"])
 def test_killed_component_is_reported_and_up_restarts_it(cp, component):
     pid = cp.node.pid(component)
