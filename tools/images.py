@@ -3,6 +3,7 @@
 
     python3 tools/images.py build [NAME ...]   # make build the missing ones (default: all), print their tarballs
     python3 tools/images.py list               # names, tarballs, whether built
+    python3 tools/images.py base               # only the Debian base (debootstrap)
 
 Each image is an OCI image-layout tarball in the cache folder (tools/cache.py), images/<name>-<key>.tar, the
 key hashing everything it is made of; tools/node.py imports the built ones into containerd
@@ -438,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="make the missing images (default: all)")
     b.add_argument("names", nargs="*")
     sub.add_parser("list", help="names, tarballs, whether made")
+    sub.add_parser("base", help="only make the Debian base (debootstrap; network-bound: CI runs it beside Go builds)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "build":
@@ -445,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             for tar in ensure(args.names or list(IMAGES)):
                 print(tar)
             print(f"images: {time.monotonic() - t:.1f}s", file=sys.stderr)
+        elif args.cmd == "base":
+            print(ensure_base(_log_default))
         else:
             for name in IMAGES:
                 tar = tarball(name)

@@ -91,6 +91,21 @@ def build_all(log: Callable[[str], None] = print) -> dict[str, Path]:
     return {"kube-node": kube_node_binary(log), "runtime": runtime_dir(log)}
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`node_build.py [kube-node|runtime]`: build (if needed) and print the path; both without an argument."""
+    what = (argv if argv is not None else sys.argv[1:]) or ["kube-node", "runtime"]
+    builders = {"kube-node": kube_node_binary, "runtime": runtime_dir}
+    try:
+        for name in what:
+            if name not in builders:
+                print(f"usage: node_build.py [{'|'.join(builders)}]", file=sys.stderr)
+                return 2
+            print(builders[name]())
+    except gobuild.GoBuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    for k, v in build_all().items():
-        print(f"{k}: {v}")
+    sys.exit(main())
