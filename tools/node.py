@@ -1,7 +1,8 @@
 """A real node for the local control plane (tools/cluster.py `up --node`, `make cluster-up NODE=1`) -- no Docker.
 
 containerd (with runc from Debian and the CNI plugins bridge, host-local, loopback, portmap), kubelet,
-kube-controller-manager, kube-scheduler and kube-proxy (iptables mode), each a process of its own, all built
+kube-controller-manager, kube-scheduler, kube-proxy (iptables mode) and CoreDNS (cluster DNS on the node IP's
+port 53: kubelet's clusterDNS), each a process of its own, all built
 from Go modules into the cache folder (tools/node_build.py). Pods run from images made offline
 (tools/images.py), imported into containerd at `up`; nothing is pulled.
 
@@ -57,7 +58,7 @@ CLUSTER_CIDR = "10.244.0.0/16"
 CLUSTER_DNS_DOMAIN = "cluster.local"
 CNI_NETWORK = "devpi-node"
 # components in start order; `down` stops them in reverse
-COMPONENTS = ("containerd", "kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+COMPONENTS = ("containerd", "kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns")
 # the node's own settings, plus what kubelet changes when protectKernelDefaults is false (setupKernelTunables)
 # and what kube-proxy may touch; saved at `up`, restored at `down`
 SYSCTLS = (
@@ -89,6 +90,9 @@ HOST_PATHS = (
 )
 IPTABLES_PREFIXES = ("KUBE-", "CNI-")
 # kube-controller-manager: the control plane already runs these in its own process (tools/controlplane)
+# CoreDNS: a process on the host like the other parts, on the node IP's port 53 (kubelet's clusterDNS), reading
+# Services and EndpointSlices with an identity of its own; no upstream (these machines reach no other DNS)
+COREDNS_USER = "system:coredns"
 KCM_CONTROLLERS = "*,-namespace-controller,-serviceaccount-controller,-root-ca-certificate-publisher-controller"
 
 
@@ -411,8 +415,8 @@ class Node:
         snapshot = host_snapshot()
         ports = dict(
             zip(
-                ("kubelet", "kubelet_healthz", "kcm", "scheduler", "proxy_healthz", "proxy_metrics"),
-                free_ports(6),
+                ("kubelet", "kubelet_healthz", "kcm", "scheduler", "proxy_healthz", "proxy_metrics", "dns_ready"),
+                free_ports(7),
             )
         )
         info = {"name": name, "ip": ip, "ports": ports, "host_before": snapshot, "binaries": {}}
@@ -486,8 +490,56 @@ class Node:
             env,
         )
         self._spawn("kube-proxy", [kube, "kube-proxy", f"--config={d / 'kube-proxy.yaml'}", "--v=1"], env)
+        self._coredns_rbac()
+        self._spawn("coredns", [str(binaries["coredns"]), "-conf", str(d / "Corefile")], env)
         self._wait("node", self.ready, t0, timeout)
+        self._wait("cluster DNS", lambda: self._dns_ready(ports["dns_ready"]), t0, timeout)
         self.last_ready_seconds = time.monotonic() - t0
+
+    def _dns_ready(self, port: int) -> bool:
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:  # noqa: S310
+                return r.status == 200
+        return False
+
+    def _coredns_rbac(self) -> None:
+        """What CoreDNS's kubernetes plugin reads (the rules of kubeadm's system:coredns), for its identity."""
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": COREDNS_USER},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            ],
+        }
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": COREDNS_USER},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": COREDNS_USER},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COREDNS_USER}],
+        }
+        base = "/apis/rbac.authorization.k8s.io/v1"
+        for path, obj in ((f"{base}/clusterroles", role), (f"{base}/clusterrolebindings", binding)):
+            req = urllib.request.Request(  # noqa: S310 -- always https://127.0.0.1:<port>
+                self.cp.server + path,
+                data=json.dumps(obj).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(req, context=self.cp._ssl_context(), timeout=10):  # noqa: S310
+                    pass
+            except urllib.error.HTTPError as e:
+                if e.code != 409:  # 409: there from an earlier node of this control plane
+                    raise NodeError(
+                        f"creating {obj['kind']} {COREDNS_USER} failed: HTTP {e.code} {e.read()[:300]!r}"
+                    ) from e
 
     def _spawn(self, component: str, args: list[str], env: dict) -> subprocess.Popen:
         proc = procs.spawn(
@@ -551,6 +603,7 @@ class Node:
             "kcm": ("system:kube-controller-manager", []),
             "scheduler": ("system:kube-scheduler", []),
             "kube-proxy": ("system:kube-proxy", []),
+            "coredns": (COREDNS_USER, []),
         }
         ca_pem = (pki / "ca.crt").read_bytes()
         for stem, (user, groups) in identities.items():
@@ -663,6 +716,7 @@ authentication:
 authorization: {{mode: Webhook}}
 containerRuntimeEndpoint: unix://{self.sock}
 clusterDomain: {CLUSTER_DNS_DOMAIN}
+clusterDNS: [{ip}]
 resolvConf: /etc/resolv.conf
 failSwapOn: false
 podLogsDir: {d / "pod-logs"}
@@ -676,6 +730,22 @@ imageMinimumGCAge: 87600h
 registerNode: true
 maxPods: 60
 """,
+        )
+        procs.atomic_write(
+            d / "Corefile",
+            f""". {{
+    bind {ip}
+    ready 127.0.0.1:{ports["dns_ready"]}
+    errors
+    kubernetes {CLUSTER_DNS_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {d / "coredns.kubeconfig"}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 30
+}}
+""",
+            0o644,
         )
         procs.atomic_write(
             d / "kube-proxy.yaml",
@@ -723,7 +793,7 @@ conntrack:
         for component in ("kubelet", "kube-scheduler", "kube-controller-manager"):
             self._stop(component, pids.get(component), timeout)
         cleaned = bool(pids.get("containerd") and runtime and self._remove_sandboxes(runtime, kube))
-        for component in ("kube-proxy", "containerd"):
+        for component in ("coredns", "kube-proxy", "containerd"):
             self._stop(component, pids.get(component), timeout)
         # whatever is left in the node's cgroups (shims, containers of a killed containerd)
         self._kill_cgroup_procs()

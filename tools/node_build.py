@@ -8,6 +8,8 @@
   -> node-runtime-<source hash>/<name>. Built without cgo,
   as upstream's static releases (the btrfs snapshotter, the only cgo part, is left out).
 
+* tools/coredns: CoreDNS, the cluster DNS (a `tool` directive) -> coredns-<source hash>/coredns.
+
 runc, iptables, conntrack and iproute2 come from Debian (.ci/run installs them). Standard library only.
 """
 
@@ -26,6 +28,8 @@ from cache import cache_root  # noqa: E402
 TOOLS = Path(__file__).resolve().parent
 KUBE_NODE_SRC = TOOLS / "kube-node"
 RUNTIME_SRC = TOOLS / "node-runtime"
+COREDNS_SRC = TOOLS / "coredns"
+COREDNS = "github.com/coredns/coredns"
 KUBE_NODE_BINARY = "kube-node"
 CONTAINERD = "github.com/containerd/containerd/v2"
 CNI_PLUGINS = "github.com/containernetworking/plugins/plugins"
@@ -49,7 +53,7 @@ def module_version(src_dir: Path, module: str) -> str:
     """The version of `module` that src_dir's go.mod requires."""
     for line in (src_dir / "go.mod").read_text().splitlines():
         parts = line.split()
-        if module in parts and "=>" not in parts:
+        if module in parts and "=>" not in parts and parts[0] != "tool" and parts.index(module) + 1 < len(parts):
             return parts[parts.index(module) + 1]
     raise gobuild.GoBuildError(f"{src_dir / 'go.mod'} does not require {module}")
 
@@ -81,6 +85,21 @@ def runtime_dir(log: Callable[[str], None] = print) -> Path:
     return folder
 
 
+def coredns_binary(log: Callable[[str], None] = print) -> Path:
+    """CoreDNS (tools/coredns, a `tool` directive): the node's cluster DNS, a host process like the others."""
+    target = cache_root() / f"coredns-{gobuild.source_hash(COREDNS_SRC)}" / "coredns"
+    version = module_version(COREDNS_SRC, COREDNS)
+    return gobuild.go_build(
+        COREDNS_SRC,
+        target,
+        package=COREDNS,
+        ldflags="-s -w",
+        env={"CGO_ENABLED": "0"},
+        what=f"coredns {version}",
+        log=log,
+    )
+
+
 def missing_debian_programs() -> list[str]:
     """Debian packages whose program is not on PATH (also /usr/sbin, /sbin)."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -88,13 +107,13 @@ def missing_debian_programs() -> list[str]:
 
 
 def build_all(log: Callable[[str], None] = print) -> dict[str, Path]:
-    return {"kube-node": kube_node_binary(log), "runtime": runtime_dir(log)}
+    return {"kube-node": kube_node_binary(log), "runtime": runtime_dir(log), "coredns": coredns_binary(log)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`node_build.py [kube-node|runtime]`: build (if needed) and print the path; both without an argument."""
-    what = (argv if argv is not None else sys.argv[1:]) or ["kube-node", "runtime"]
-    builders = {"kube-node": kube_node_binary, "runtime": runtime_dir}
+    """`node_build.py [kube-node|runtime|coredns]`: build (if needed) and print the path; all without an argument."""
+    what = (argv if argv is not None else sys.argv[1:]) or ["kube-node", "runtime", "coredns"]
+    builders = {"kube-node": kube_node_binary, "runtime": runtime_dir, "coredns": coredns_binary}
     try:
         for name in what:
             if name not in builders:

@@ -62,7 +62,7 @@ def host_before(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cp(host_before):
-    state_dir, _ = host_before
+    state_dir = host_before[0]
     images.ensure(["pause", "nginx"], log=lambda m: None)
     t0 = time.monotonic()
     c = cluster.ControlPlane(state_dir, node=True, die_with_parent=True, log=print).up()
@@ -168,6 +168,32 @@ def test_pod_from_a_local_image_serves_through_a_service(cp, ns):
                 break
             time.sleep(0.3)
         assert code == "200", f"{url} answered {code!r}"
+
+    # from a pod, by the Service's name (cluster DNS: CoreDNS; search path <ns>.svc.cluster.local)
+    client = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "client", "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "c",
+                    "image": images.NGINX,
+                    "imagePullPolicy": "Never",
+                    # exits 0 only on an HTTP 200 from http://web:8080/ (bash resolves the name, connects)
+                    "command": [
+                        "bash",
+                        "-c",
+                        "exec 3<>/dev/tcp/web/8080 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && "
+                        "head -1 <&3 | grep -q ' 200 '",
+                    ],
+                }
+            ],
+        },
+    }
+    kubectl("apply", "-f", "-", kubeconfig=cp.kubeconfig, input=json.dumps(client))
+    assert wait_pod(cp.kubeconfig, ns, "client", phases=("Succeeded", "Failed"))["status"]["phase"] == "Succeeded"
 
 
 def _secret_pod(name: str, volume: dict, mount: dict) -> dict:
