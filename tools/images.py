@@ -238,8 +238,13 @@ def ensure_base(log: Callable[[str], None]) -> Path:
         return d
 
 
-def _check(args: list[str], what: str, **kw) -> None:
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, **kw)
+def _check(args: list[str], what: str, env: dict | None = None) -> None:
+    """Run args (found also in /usr/sbin and /sbin: debootstrap, chroot); ImageError with its output if it fails."""
+    env = dict(env if env is not None else os.environ)
+    path = env.get("PATH", os.defpath) + ":/usr/sbin:/sbin"
+    args = [shutil.which(args[0], path=path) or args[0], *args[1:]]
+    env["PATH"] = path
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise ImageError(f"{what} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
 
