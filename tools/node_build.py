@@ -8,7 +8,7 @@
   -> node-runtime-<source hash>/<name>. Built without cgo,
   as upstream's static releases (the btrfs snapshotter, the only cgo part, is left out).
 
-* tools/coredns: CoreDNS, the cluster DNS (a `tool` directive) -> coredns-<source hash>/coredns.
+* tools/coredns: CoreDNS with the plugins the node's Corefile uses, the cluster DNS -> coredns-<source hash>/coredns.
 
 runc, iptables, conntrack and iproute2 come from Debian (.ci/run installs them). Standard library only.
 """
@@ -86,13 +86,12 @@ def runtime_dir(log: Callable[[str], None] = print) -> Path:
 
 
 def coredns_binary(log: Callable[[str], None] = print) -> Path:
-    """CoreDNS (tools/coredns, a `tool` directive): the node's cluster DNS, a host process like the others."""
+    """CoreDNS (tools/coredns: upstream's with only the plugins the node uses): the node's cluster DNS."""
     target = cache_root() / f"coredns-{gobuild.source_hash(COREDNS_SRC)}" / "coredns"
     version = module_version(COREDNS_SRC, COREDNS)
     return gobuild.go_build(
         COREDNS_SRC,
         target,
-        package=COREDNS,
         ldflags="-s -w",
         env={"CGO_ENABLED": "0"},
         what=f"coredns {version}",
