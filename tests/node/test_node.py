@@ -339,3 +339,18 @@ def test_down_leaves_the_host_as_found(cp, host_before, ns):
     for key in ("processes", "links", "mounts", "cgroups", "iptables", "sysctls", "host_paths"):
         assert after[key] == before[key], f"{key}: before {before[key]!r}, after down {after[key]!r}"
     assert not state_dir.exists()
+
+
+def test_node_is_refused_on_a_control_plane_started_without_its_flags(tmp_path):
+    """`up --node` on a running API-only control plane fails (exit 1) and starts nothing: its API server lacks the
+    Node authorizer and the kubelet client certificate."""
+    state_dir = tmp_path / "cluster"
+    try:
+        assert cli(state_dir, "up").returncode == 0
+        refused = cli(state_dir, "up", "--node")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        # refused before anything started: a failed start would leave its logs in node-logs
+        assert not (state_dir / "node").exists() and not (state_dir / "node-logs").exists()
+        assert cli(state_dir, "status").returncode == 0  # the control plane still runs, ready
+    finally:
+        cli(state_dir, "down")
