@@ -39,6 +39,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     role_password_problem,
     token_problem,
 )
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._ages import max_age_problems
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
@@ -200,6 +201,16 @@ class ActionModule(ValueFreeAction):  # an exception becomes a value-free failur
                 "give a new certificate instead); got %s." % (", ".join(rotatable), _shape(rotate))
             )
             rotate = []
+
+        max_ages, age_problems = max_age_problems(inputs.get("devpi_secrets_max_age_days"), rotatable)
+        if "devpi_secrets_max_age_days" not in type_problems:
+            problems.extend(age_problems)
+            inputs["devpi_secrets_max_age_days"] = max_ages
+        if password is not None and "devpi-basic-auth" in max_ages:
+            warnings.append(
+                "devpi_secrets_max_age_days names devpi-basic-auth, but devpi_secrets_basic_auth_password is given: "
+                "no password is generated, so nothing of it ages or is rotated on age."
+            )
 
         kubeconfig = inputs.get("devpi_secrets_kubeconfig") or ""
         if kubeconfig and not os.access(os.path.expanduser(kubeconfig), os.R_OK):

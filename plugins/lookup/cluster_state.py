@@ -97,6 +97,9 @@ _raw:
       description:
         - Name to C(type), C(uid), C(resource_version), C(labels), C(data) (base64, as stored) and C(text) (each
           value decoded as UTF-8) for each named Secret that exists.
+        - Also C(annotations) - only the collection's own, C(theedgeworks.devpi/generated-at) (the ages of the
+          generated values), when the Secret carries it; never another annotation (one such as
+          C(kubectl.kubernetes.io/last-applied-configuration) may copy the data).
       type: dict
     workloads:
       description:
@@ -118,6 +121,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._ages import ANNOTATION
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._consumers import WORKLOAD_KINDS, summarize
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._k8s_errors import exception_text
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._kube_read import (
@@ -140,11 +144,14 @@ def _text(value):
 def summarize_secret(obj):
     meta = obj.get("metadata") or {}
     data = obj.get("data") or {}
+    # Only the collection's own annotation: another one may copy the data (last-applied-configuration).
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k == ANNOTATION}
     return {
         "type": obj.get("type") or "Opaque",
         "uid": meta.get("uid", ""),
         "resource_version": meta.get("resourceVersion", ""),
         "labels": meta.get("labels") or {},
+        "annotations": annotations,
         "data": dict(data),
         "text": {key: _text(value) for key, value in data.items()},
     }

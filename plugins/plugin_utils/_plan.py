@@ -20,9 +20,10 @@ next task, without ``no_log``, reports before any write.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _consumers
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _consumers
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
     value_free_failure,
@@ -209,11 +210,20 @@ def plan(
     """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
     the two bodies, ``restarts`` and ``mount_warnings`` (see ``consumers``); ``problems`` also holds the bodies'
     failures (scrubbed of every supplied value), or why the cluster read cannot be planned from (then nothing is
-    drawn)."""
+    drawn).
+
+    ``inputs["max_age_days"]``: a Secret whose generated value is older is rotated as if ``rotate`` named it
+    (``_ages.due_for_rotation``); the writes carry the age stamps and the report the ages (``_ages.stamp_plan``).
+    ``clock``: what gives the time ages are measured at and new values stamped with (tests; default: the clock)."""
     unreadable = read_problem(cluster, inputs)
     if unreadable:
         return {"problems": [unreadable], "changes": False, "warnings": [], "secrets": [], "report": [], "restarts": [],
                 "mount_warnings": []}  # fmt: skip
+    now = clock() if clock else datetime.now(timezone.utc)
+    max_ages = inputs.get("max_age_days") or {}
+    due, age_warnings = _ages.due_for_rotation(table, cluster, max_ages, now, given_inputs(supplied))
+    requested = list(rotate)
+    rotate = requested + [name for name in due if name not in requested]
     user = inputs["basic_auth_user"]
     random = draw(table, cluster, supplied, user, rotate, check_mode, diff)
     htpasswd = hash_line(table, cluster, supplied, random, user, inputs["basic_auth_cost"], rotate, check_mode, diff)
@@ -239,8 +249,9 @@ def plan(
         adopt=inputs.get("adopt") or [],
         replace_wrong_type=inputs.get("replace_wrong_type", False),
     )
+    _ages.stamp_plan(table, cluster, result, requested, due, max_ages, now)
     result["restarts"], result["mount_warnings"] = consumers(result, cluster, inputs, clock)
-    result["warnings"] = result["warnings"] + [w["message"] for w in result["mount_warnings"]]
+    result["warnings"] = result["warnings"] + age_warnings + [w["message"] for w in result["mount_warnings"]]
     notices = [w for r in random["results"] for w in r.get("warnings") or []] + list(htpasswd.get("warnings") or [])
     result["module_warnings"] = [w for i, w in enumerate(notices) if w not in notices[:i]]
     return result
