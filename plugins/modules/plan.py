@@ -13,6 +13,9 @@ description:
   - The decide step of the P(theedgeworks.devpi.devpi_secrets#role) role, computed once, in the controller process
     (an action plugin). Internal to that role - its options and results follow the role and may change in any release;
     use the role, or the M(theedgeworks.devpi.random_b64) and M(theedgeworks.devpi.htpasswd_bcrypt) modules.
+  - Adds to the rotation set every Secret whose generated value is older than its maximum age
+    (C(max_age_days) of O(inputs); the age is in the C(theedgeworks.devpi/generated-at) annotation the read returns),
+    and stamps the writes with the ages of their generated values (C(plugins/plugin_utils/_ages.py)).
   - Draws every generated value that is missing, invalid or rotated (the body of M(theedgeworks.devpi.random_b64)),
     keeps or makes the basic-auth line (the body of M(theedgeworks.devpi.htpasswd_bcrypt)), and decides per Secret
     the action, the data and the writes (C(plugins/plugin_utils/_secret_plan.py)).
@@ -111,7 +114,10 @@ deletes:
   type: list
   elements: dict
 report:
-  description: The value-free report, one entry per Secret.
+  description:
+    - The value-free report, one entry per Secret. A Secret with generated values also has C(ages) (per key
+      C(age_days), C(at) or C(seen), C(by)), C(max_age_days) when one applies, and when rotated C(rotation)
+      (C(reason) V(devpi_secrets_rotate) or V(max_age), with C(age_days), C(max_age_days), C(note)).
   returned: always
   type: list
   elements: dict
