@@ -256,3 +256,21 @@ def test_max_ages_are_checked_naming_the_variable(value, expected, problem):
     else:
         (text,) = problems
         assert text.startswith("devpi_secrets_max_age_days ") and problem in text
+
+
+def test_a_rotation_on_age_restarts_the_workloads_that_read_the_secret():
+    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _consumers
+
+    cluster = as_read(run(empty_cluster()))
+    with_stamp(cluster, "devpi-secret", {"secret": {"at": "2026-08-25T08:00:00Z", "by": "2.0.0"}})
+    volume = {"name": "s", "secret": {"secretName": "devpi-secret", "defaultMode": 0o400}}
+    mount = {"name": "s", "mountPath": "/run/devpi/secret", "subPath": "secret"}
+    pod = {"volumes": [volume], "containers": [{"name": "devpi", "image": "i", "volumeMounts": [mount]}]}
+    devpi = {"kind": "Deployment", "metadata": {"name": "devpi"}, "spec": {"template": {"spec": pod}}}
+    cluster["workloads"] = [_consumers.summarize(devpi)]
+    inputs = dict(INPUTS, restart_consumers=True)
+    quiet = _plan.plan(TABLE, cluster, SUPPLIED, inputs, [], BASE, clock=lambda: NOW)
+    assert quiet["restarts"] == []  # 100 days old, but no maximum age: nothing changes
+    due = _plan.plan(TABLE, cluster, SUPPLIED, dict(inputs, max_age_days={"devpi-secret": 90}), [], BASE,
+                     clock=lambda: NOW)  # fmt: skip
+    assert [(r["kind"], r["name"]) for r in due["restarts"]] == [("Deployment", "devpi")]
