@@ -7,7 +7,7 @@ COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help install images cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
+.PHONY: help install images backup-tools cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
@@ -19,6 +19,7 @@ help:
 	@echo "make keycloak-up   start a local Keycloak with the test realm (writes .keycloak/env)"
 	@echo "make keycloak-down stop it and remove .keycloak/"
 	@echo "make matrix        unit tests + integration smoke set on every ansible-core from 2.17 to 2.21"
+	@echo "make backup-tools  build sops into the cache (the encrypted copy's tests; age comes from Debian)"
 
 install: $(VENV)/.installed $(COLLECTION_LINK)
 
@@ -56,6 +57,13 @@ demo: cluster-up
 	@echo "Read the generated basic-auth password:"
 	@echo "  kubectl --kubeconfig .cluster/kubeconfig -n devpi get secret devpi-basic-auth-client -o jsonpath='{.data.password}' | base64 -d"
 
+# sops for the encrypted copy (devpi_secrets_backup_file), built from its Go module into the cache (tools/sops.py);
+# the tests put its folder first on PATH (tests/helpers/backup.py). age and age-keygen come from Debian
+# (`apt-get install age`, see .ci/run).
+backup-tools:
+	$(PYTHON) tools/sops.py build
+	@command -v age-keygen >/dev/null || { echo "age-keygen is missing: apt-get install age"; exit 1; }
+
 consumers: install
 	$(PY) tools/install_consumers.py install
 
@@ -73,10 +81,10 @@ lint: install
 	antsibull-changelog generate && git diff --exit-code -- CHANGELOG.md || \
 	  { echo "CHANGELOG.md is not what changelogs/changelog.yaml generates: commit the generated one"; exit 1; }
 
-unit: install
+unit: install backup-tools
 	$(PY) -m pytest tests/unit -q
 
-integration: install
+integration: install backup-tools
 	$(PY) -m pytest tests/controlplane tests/integration -q
 
 e2e: consumers
@@ -85,7 +93,7 @@ e2e: consumers
 molecule: install
 	molecule test -s default
 
-test: install consumers
+test: install consumers backup-tools
 	$(MAKE) lint
 	$(PY) -m pytest tests -q -s --durations=15
 	molecule test -s default
