@@ -11,7 +11,7 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._plan import pl
 
 class ActionModule(ValueFreeAction):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("table", "cluster", "supplied", "inputs", "rotate", "base_labels"))
+    _VALID_ARGS = frozenset(("table", "cluster", "supplied", "inputs", "rotate", "base_labels", "copy"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -26,6 +26,7 @@ class ActionModule(ValueFreeAction):
             args.get("base_labels") or {},
             check_mode=self._play_context.check_mode,
             diff=self._play_context.diff,
+            copy=args.get("copy") or None,
         )
         warnings = decided.pop("module_warnings", [])
         result.update(decided, changed=False)

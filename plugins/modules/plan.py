@@ -63,6 +63,13 @@ options:
     description: Labels every Secret carries.
     type: dict
     default: {}
+  copy:
+    description:
+      - The encrypted copy of the generated values as P(theedgeworks.devpi.backup_read#lookup) read it (C(enabled),
+        C(exists), C(values)). A generated value the cluster lacks is restored from it instead of drawn; where both
+        hold one, the cluster's wins and RV(backup) says the copy must follow.
+    type: dict
+    default: {}
 requirements:
   - bcrypt (Python library) in the environment that runs ansible-playbook.
 seealso:
@@ -121,4 +128,12 @@ report:
   returned: always
   type: list
   elements: dict
+backup:
+  description:
+    - What the encrypted copy must hold after the run. C(action) is V(off), V(written) (no copy existed),
+      V(unchanged) or V(updated); C(changes) lists per changed value C(secret), C(key) and C(why) (V(new),
+      V(rotated), V(cluster): the cluster held another value and wins, V(generated)); C(values) and C(types) are what
+      the copy's manifests hold (secrets).
+  returned: always
+  type: dict
 """

@@ -35,6 +35,8 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan im
     given_inputs,
     rotating,
     secret_plan,
+    stored_text,
+    with_copy,
 )
 
 #: the loop variable the results are registered under, as a task loop would (secret_plan reads it)
@@ -103,7 +105,7 @@ def hash_line(table, cluster, supplied, random, user, cost, rotate, check_mode=F
         # A given password that is rotated gets a new salt; a generated one is new anyway.
         "regenerate": "always" if given and rotating(_row(table, hashed_in), rotate) else "full_idempotence",
     }
-    current = (((cluster or {}).get("secrets") or {}).get(hashed_in) or {}).get("text", {}).get("auth")
+    current = stored_text(cluster, hashed_in, "auth")  # the cluster's, else the encrypted copy's
     if current is not None:
         params["current"] = current
     return _run(
@@ -196,6 +198,20 @@ def consumers(result, cluster, inputs, clock=None):
     return restarts, _consumers.mount_warnings(workloads, inputs["namespace"])
 
 
+def _stopped(problems):
+    """The plan of a run that stops before any write: its problems, nothing to write, no copy to keep."""
+    return {
+        "problems": problems,
+        "changes": False,
+        "warnings": [],
+        "secrets": [],
+        "report": [],
+        "restarts": [],
+        "mount_warnings": [],
+        "backup": {"action": "off", "changes": [], "values": {}, "types": {}},
+    }
+
+
 def plan(
     table,
     cluster,
@@ -206,6 +222,7 @@ def plan(
     check_mode=False,
     diff=False,
     clock=None,
+    copy=None,
 ):
     """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
     the two bodies, ``restarts`` and ``mount_warnings`` (see ``consumers``); ``problems`` also holds the bodies'
@@ -214,16 +231,20 @@ def plan(
 
     ``inputs["max_age_days"]``: a Secret whose generated value is older is rotated as if ``rotate`` named it
     (``_ages.due_for_rotation``); the writes carry the age stamps and the report the ages (``_ages.stamp_plan``).
-    ``clock``: what gives the time ages are measured at and new values stamped with (tests; default: the clock)."""
+    ``clock``: what gives the time ages are measured at and new values stamped with (tests; default: the clock).
+
+    ``copy``: the encrypted copy as the ``backup_read`` lookup read it (None or ``enabled: false``: no copy). A
+    generated value the cluster lacks is taken from it rather than drawn; what the copy must hold after the run is the
+    plan's ``backup`` (``secret_plan.copy_plan``)."""
     unreadable = read_problem(cluster, inputs)
     if unreadable:
-        return {"problems": [unreadable], "changes": False, "warnings": [], "secrets": [], "report": [], "restarts": [],
-                "mount_warnings": []}  # fmt: skip
+        return _stopped([unreadable])
     now = clock() if clock else datetime.now(timezone.utc)
     max_ages = inputs.get("max_age_days") or {}
     due, age_warnings = _ages.due_for_rotation(table, cluster, max_ages, now, given_inputs(supplied))
     requested = list(rotate)
     rotate = requested + [name for name in due if name not in requested]
+    cluster = with_copy(cluster, copy)
     user = inputs["basic_auth_user"]
     random = draw(table, cluster, supplied, user, rotate, check_mode, diff)
     htpasswd = hash_line(table, cluster, supplied, random, user, inputs["basic_auth_cost"], rotate, check_mode, diff)
@@ -233,8 +254,7 @@ def plan(
     known = [str(value) for name, value in (supplied or {}).items() if value and name not in public]
     failures = _failures(random, htpasswd, known)
     if failures:
-        return {"problems": failures, "changes": False, "warnings": [], "secrets": [], "report": [], "restarts": [],
-                "mount_warnings": []}  # fmt: skip
+        return _stopped(failures)
     result = secret_plan(
         table,
         cluster,

@@ -16,10 +16,16 @@ Inputs, all produced by earlier steps of the role:
 * ``supplied``: the user-supplied values by input name (an input that was not given is absent or None);
 * ``random``: the registered results of the ``random_b64`` loop over ``table | subelements('keys')`` (each item is a
   pair: the Secret's row and the key's row);
-* ``htpasswd``: the registered result of ``htpasswd_bcrypt``.
+* ``htpasswd``: the registered result of ``htpasswd_bcrypt``;
+* ``copy`` (optional): the encrypted copy as the ``backup_read`` lookup read it (``enabled``, ``exists``,
+  ``values``: ``{secret: {key: text}}``). A generated value (and the htpasswd line of a generated password) that the
+  cluster lacks is taken from it instead of being drawn (action ``restored``); where both hold one, the cluster's
+  wins. ``with_copy`` puts it into ``cluster`` under ``copy``, where every read of a stored value looks after the
+  cluster's own.
 
-The plan says, per Secret, one action - ``created``, ``kept``, ``updated``, ``rotated``, ``repaired``,
-``replaced`` (wrong immutable type: delete, then create) or ``unused`` (not managed on this run, left as it is) -
+The plan says, per Secret, one action - ``created``, ``restored`` (created or completed with values from the copy),
+``kept``, ``updated``, ``rotated``, ``repaired``, ``replaced`` (wrong immutable type: delete, then create) or
+``unused`` (not managed on this run, left as it is) -
 and lists the writes in the order they must happen: ``writes`` first, then ``writes_after``, each of which waits
 for the Secret a moved key goes to (so that a value is never dropped before it is stored elsewhere).
 """
@@ -68,11 +74,32 @@ def _text(cluster, secret, key):
     return ((((cluster or {}).get("secrets") or {}).get(secret) or {}).get("text") or {}).get(key)
 
 
-def _stored(cluster, row, key_row):
-    """The text a generated key holds in the cluster, in its own Secret or where an older release kept it."""
+def _copied(cluster, secret, key):
+    """The text the encrypted copy (see with_copy) holds for a key, or None."""
+    return ((((cluster or {}).get("copy") or {}).get("values") or {}).get(secret) or {}).get(key)
+
+
+def stored_text(cluster, secret, key):
+    """The text a key holds in the cluster, else in the encrypted copy: the cluster wins where both hold one."""
+    value = _text(cluster, secret, key)
+    return _copied(cluster, secret, key) if value is None else value
+
+
+def with_copy(cluster, copy):
+    """``cluster`` with the encrypted copy under ``copy`` (nothing when the copy is off), read by ``stored_text``."""
+    out = dict(cluster or {})
+    out["copy"] = copy if (copy or {}).get("enabled") else {}
+    return out
+
+
+def _stored(cluster, row, key_row, copy=True):
+    """The text a generated key holds in the cluster, in its own Secret or where an older release kept it, else (with
+    ``copy``) in the encrypted copy."""
     value = _text(cluster, row["name"], key_row["key"])
     if value is None and key_row.get("formerly_in"):
         value = _text(cluster, key_row["formerly_in"], key_row["key"])
+    if value is None and copy:
+        value = _copied(cluster, row["name"], key_row["key"])
     return value
 
 
@@ -82,7 +109,7 @@ def _password_works(password, cluster, user, hashed_in):
     not bcrypt, a cost outside 4-17), nothing contradicts it: it is kept and htpasswd_bcrypt hashes it anew."""
     if role_password_problem(password, user) is not None:
         return False
-    hashes = [h for name, h in parse_htpasswd(_text(cluster, hashed_in, "auth") or "") if name == user]
+    hashes = [h for name, h in parse_htpasswd(stored_text(cluster, hashed_in, "auth") or "") if name == user]
     usable = [h for h in hashes if (parse_bcrypt(h) or ("", 0))[1] in range(MIN_COST, MAX_COST + 1)]
     return not usable or verify(password, usable[-1])
 
@@ -200,7 +227,7 @@ def htpasswd_content(result, current):
     return assemble(current or "", result.get("order", []), result.get("lines", {}))
 
 
-def _wanted_text(spec, key_spec, current, supplied, generated, htpasswd):
+def _wanted_text(spec, key_spec, cluster, supplied, generated, htpasswd):
     """Text a key must hold, or ``None`` when the key must not be there."""
     source = key_spec["from"]
     if source == "input":
@@ -208,7 +235,7 @@ def _wanted_text(spec, key_spec, current, supplied, generated, htpasswd):
     if source == "generated":
         return generated.get(spec["name"], {}).get(key_spec["key"])
     if source == "htpasswd":
-        return htpasswd_content(htpasswd or {}, (current or {}).get("text", {}).get(key_spec["key"], ""))
+        return htpasswd_content(htpasswd or {}, stored_text(cluster, spec["name"], key_spec["key"]) or "")
     if source == "moved":
         return None
     raise ValueError("unknown source %r for %s/%s" % (source, spec["name"], key_spec["key"]))
@@ -286,7 +313,7 @@ def secret_plan(
         rotates = rotating(spec, rotate)
         texts = {}
         for key_spec in spec["keys"]:
-            texts[key_spec["key"]] = _wanted_text(spec, key_spec, current, supplied, generated, htpasswd)
+            texts[key_spec["key"]] = _wanted_text(spec, key_spec, cluster, supplied, generated, htpasswd)
         data = {key: (None if text is None else _b64(text)) for key, text in texts.items()}
         current_data = (current or {}).get("data") or {}
         entry = {
@@ -311,12 +338,16 @@ def secret_plan(
                 if entry["before"].get(key_spec["key"]) != data[key_spec["key"]]
             }  # fmt: skip
         repaired = [k["key"] for k in spec["keys"] if flags.get((name, k["key"]), {}).get("repaired")]
+        restored = _restored_keys(spec, cluster, texts)
         if current is None:
-            entry["action"] = "created"
+            entry["action"] = "restored" if restored else "created"
         elif current["type"] != spec["type"]:
             entry["action"] = "replaced"
         elif _differs(data, current_data):
-            entry["action"] = "rotated" if rotates else ("repaired" if repaired else "updated")
+            if rotates or repaired:
+                entry["action"] = "rotated" if rotates else "repaired"
+            else:
+                entry["action"] = "restored" if restored else "updated"
         elif any((current.get("labels") or {}).get(k) != v for k, v in all_labels.items()):
             entry["action"] = "updated"
         else:
@@ -367,6 +398,7 @@ def secret_plan(
             writes.append(definition)
     return {
         "secrets": secrets,
+        "backup": copy_plan(table, cluster, secrets, given, rotate),
         "changes": bool(writes or writes_after or deletes),
         "writes": writes,
         "writes_after": writes_after,
@@ -375,6 +407,83 @@ def secret_plan(
         "warnings": warnings,
         "report": [_report_entry(entry, with_diff) for entry in secrets] + unused,
     }
+
+
+def _kept_in_copy(key_spec, given):
+    """Whether the encrypted copy keeps a key: every generated value, and the htpasswd line while the password it
+    hashes is generated (``copy_only_without_input``): nothing derived from a value the user supplies."""
+    if key_spec["from"] == "generated":
+        return True
+    return key_spec["from"] == "htpasswd" and key_spec.get("copy_only_without_input") not in given
+
+
+def _restored_keys(spec, cluster, texts):
+    """The keys of a Secret whose value comes from the encrypted copy: the cluster held none (nor did an older
+    release's place for it) and the value is the copy's."""
+    restored = []
+    for key_spec in spec["keys"]:
+        if key_spec["from"] not in ("generated", "htpasswd"):
+            continue
+        copied = _copied(cluster, spec["name"], key_spec["key"])
+        if copied is None or texts.get(key_spec["key"]) != copied:
+            continue
+        if key_spec["from"] == "generated":
+            in_cluster = _stored(cluster, spec, key_spec, copy=False)
+        else:
+            in_cluster = _text(cluster, spec["name"], key_spec["key"])
+        if in_cluster is None:
+            restored.append(key_spec["key"])
+    return restored
+
+
+def copy_plan(table, cluster, secrets, given, rotate):
+    """What the encrypted copy must hold after this run, and why it changes (value-free but for ``values``).
+
+    ``values``: ``{secret: {key: text}}`` - the generated values (and the htpasswd line of a generated password) of
+    every Secret managed on this run, as the plan leaves them; a Secret not managed on this run (the client Secret of
+    a given password) keeps what the copy held. ``action``: ``off`` (no copy), ``written`` (no copy existed),
+    ``unchanged`` or ``updated``; ``changes``: per changed value ``{secret, key, why}``, ``why`` one of ``new`` (the
+    copy lacked it), ``rotated``, ``cluster`` (the cluster held another value: the cluster wins) or ``generated``
+    (drawn again: the stored value was invalid). ``types``: each Secret's type, for the manifests."""
+    copy = (cluster or {}).get("copy") or {}
+    if not copy.get("enabled"):
+        return {"action": "off", "changes": [], "values": {}, "types": {}}
+    held = copy.get("values") or {}
+    rows = {row["name"]: row for row in table}
+    managed = {entry["name"]: entry for entry in secrets}
+    values, changed = {}, []
+    for row in table:
+        name = row["name"]
+        if name not in managed:
+            if held.get(name):
+                values[name] = dict(held[name])
+            continue
+        data = managed[name]["data"]
+        for key_spec in row["keys"]:
+            if not _kept_in_copy(key_spec, given) or data.get(key_spec["key"]) is None:
+                continue
+            key = key_spec["key"]
+            value = base64.b64decode(data[key]).decode("utf-8")
+            values.setdefault(name, {})[key] = value
+            before = (held.get(name) or {}).get(key)
+            if before == value:
+                continue
+            if before is None:
+                why = "new"
+            elif rotating(row, rotate or ()):
+                why = "rotated"
+            elif _text(cluster, name, key) == value or _stored(cluster, row, key_spec, copy=False) == value:
+                why = "cluster"
+            else:
+                why = "generated"
+            changed.append({"secret": name, "key": key, "why": why})
+    if not copy.get("exists"):
+        action = "written"
+    else:
+        dropped = any(key not in values.get(name, {}) for name, keys in held.items() for key in keys)
+        action = "updated" if changed or dropped else "unchanged"
+    types = {name: rows[name]["type"] for name in rows if name in values}
+    return {"action": action, "changes": changed, "values": values, "types": types}
 
 
 def _problems(table, secrets, current_secrets, namespace, adopt, replace_wrong_type):
