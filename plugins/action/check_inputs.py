@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shutil
 import sys
 
 import yaml
@@ -247,6 +249,8 @@ class ActionModule(ValueFreeAction):  # an exception becomes a value-free failur
             warnings.extend(checked.warnings)
             tls = checked.facts
 
+        problems.extend(backup_problems(inputs, base))
+
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
         result.update(
@@ -298,6 +302,56 @@ def keycloak_problems(inputs):
     realm = inputs.get("devpi_secrets_keycloak_auth_realm")
     if realm:
         rule("devpi_secrets_keycloak_auth_realm", token_problem(realm))
+    return problems
+
+
+AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58,}$")  # bech32: an X25519 key, or a longer post-quantum one
+
+
+def backup_problems(inputs, base):
+    """The encrypted copy's inputs, when devpi_secrets_backup_file is set (resolved in ``inputs`` like the TLS paths):
+    recipients to encrypt to, sops and community.sops to run, a folder to write in, and - when the copy exists, since
+    it is read before anything is written - an identity to decrypt it with."""
+    path = inputs.get("devpi_secrets_backup_file") or ""
+    if not path:
+        return []
+    problems = []
+    path = inputs["devpi_secrets_backup_file"] = resolve_path(path, base)
+    recipients = inputs.get("devpi_secrets_backup_age_recipients") or []
+    if not recipients:
+        problems.append(
+            "devpi_secrets_backup_file is set: devpi_secrets_backup_age_recipients must list the age public keys "
+            "(age1..., from `age-keygen -y KEYFILE`) to encrypt the copy to."
+        )
+    elif not all(isinstance(r, str) and AGE_RECIPIENT.match(r) for r in recipients):
+        problems.append(
+            "devpi_secrets_backup_age_recipients must be age public keys (age1 followed by at least 58 bech32 "
+            "characters, as `age-keygen -y KEYFILE` prints them)."
+        )
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        problems.append("devpi_secrets_backup_file (%s) is a folder: name the copy's file." % path)
+    elif not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        problems.append("devpi_secrets_backup_file (%s): its folder %s is not a writable folder." % (path, folder))
+    keyfile = inputs.get("devpi_secrets_backup_age_keyfile") or ""
+    if keyfile:
+        keyfile = inputs["devpi_secrets_backup_age_keyfile"] = resolve_path(keyfile, base)
+    if os.path.exists(path) and not (keyfile and os.path.isfile(keyfile) and os.access(keyfile, os.R_OK)):
+        problems.append(
+            "devpi_secrets_backup_file (%s) exists, so it is read first: devpi_secrets_backup_age_keyfile must name a "
+            "readable age identity file of one of its recipients%s."
+            % (path, " (%s is not)" % keyfile if keyfile else "")
+        )
+    if shutil.which("sops") is None:
+        problems.append(
+            "devpi_secrets_backup_file is set, but no `sops` (3.9 or later) is on the PATH of ansible-playbook: "
+            "install it (README, Rebuilding a cluster)."
+        )
+    if importlib.util.find_spec("ansible_collections.community.sops") is None:
+        problems.append(
+            "devpi_secrets_backup_file is set, but the collection community.sops is not installed: "
+            "ansible-galaxy collection install community.sops (it comes with the ansible package)."
+        )
     return problems
 
 

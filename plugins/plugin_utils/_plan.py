@@ -236,7 +236,8 @@ def plan(
     ``copy``: the encrypted copy as the ``backup_read`` lookup read it (None or ``enabled: false``: no copy). A
     generated value the cluster lacks is taken from it rather than drawn; what the copy must hold after the run is the
     plan's ``backup`` (``secret_plan.copy_plan``)."""
-    unreadable = read_problem(cluster, inputs)
+    # The copy's read error (a missing or wrong identity, a damaged file) is value-free and names the variable.
+    unreadable = read_problem(cluster, inputs) or (copy or {}).get("error") or ""
     if unreadable:
         return _stopped([unreadable])
     now = clock() if clock else datetime.now(timezone.utc)

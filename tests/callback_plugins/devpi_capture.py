@@ -90,6 +90,7 @@ class CallbackModule(CallbackBase):
                 "report": facts.get("devpi_secrets_report"),
                 "keycloak": facts.get("devpi_secrets_keycloak_report"),
                 "restart": facts.get("devpi_secrets_restart_report"),
+                "backup": facts.get("devpi_secrets_backup_report"),
                 "warnings": (facts.get("_devpi_secrets_outcome") or {}).get("warnings", []),
                 "values": sorted(set(self._values.get(host, [])) | set(_values(facts))),
             }

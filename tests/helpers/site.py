@@ -82,6 +82,11 @@ class Run:
         return (self.captured.get("localhost") or {}).get("report") or []
 
     @property
+    def backup_report(self) -> dict:
+        """devpi_secrets_backup_report of localhost (file, action, keys), as the role set it."""
+        return (self.captured.get("localhost") or {}).get("backup") or {}
+
+    @property
     def warnings(self) -> list[str]:
         return (self.captured.get("localhost") or {}).get("warnings") or []
 

@@ -22,3 +22,5 @@ procs = load_tool("procs.py", "devpi_procs")
 node = load_tool("node.py", "devpi_node")
 #: tools/images.py: the node's images, made offline
 images = load_tool("images.py", "devpi_images")
+#: tools/sops.py: the cached sops binary (raises ToolMissing: `make backup-tools`), Debian's age and age-keygen
+sops = load_tool("sops.py", "devpi_sops")

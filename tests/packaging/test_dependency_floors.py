@@ -22,7 +22,12 @@ cache = load_tool("cache.py", "devpi_cache")
 # matrix's venv for that row (tools/matrix.py, in the cache folder: matrix/core2.17-*/lib/python3.11/site-packages),
 # the same as the README's matrix table. Only the collections galaxy.yml depends on.
 MEASURED_PIN = "ansible==10.7.0"
-SHIPPED = {"kubernetes.core": "3.2.0", "community.general": "9.5.2", "community.crypto": "2.22.3"}
+SHIPPED = {
+    "kubernetes.core": "3.2.0",
+    "community.general": "9.5.2",
+    "community.crypto": "2.22.3",
+    "community.sops": "1.9.1",
+}
 
 
 def oldest_row():
