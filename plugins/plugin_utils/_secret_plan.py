@@ -391,7 +391,10 @@ def secret_plan(
             deletes.append({"name": entry["name"], "uid": entry["uid"], "resource_version": entry["resource_version"]})
         if entry["action"] == "kept":
             continue
-        definition = _secret_definition(namespace, entry, create=entry["action"] in ("created", "replaced"))
+        # A create whenever the Secret is not there (created, restored) or goes first (replaced): only a create
+        # carries the guard uid and leaves out the keys that must not be there.
+        create = entry["action"] == "replaced" or not entry["resource_version"]
+        definition = _secret_definition(namespace, entry, create=create)
         if entry["waits_for"]:
             writes_after.append({"after": entry["waits_for"], "definition": definition})
         else:

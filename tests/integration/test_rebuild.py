@@ -78,7 +78,9 @@ def test_rebuild_restores_every_generated_value_and_a_rotated_one(kubeconfig, na
     rebuilt = run(kubeconfig, namespace, inputs, backup)
     assert rebuilt.rc == 0, rebuilt.output[-6000:]
     assert generated(kubeconfig, namespace) == before  # byte for byte
-    assert set(read_secrets(kubeconfig, namespace)) == set(SECRET_NAMES)
+    restored = read_secrets(kubeconfig, namespace)
+    assert set(restored) == set(SECRET_NAMES)
+    assert set(restored["devpi-basic-auth"]["data"]) == {"auth"}  # exactly as a first run makes it
     assert writes_between(writes, api_writes(kubeconfig)) == {
         ("POST", "namespaces"): 1,
         ("POST", "secrets"): len(SECRET_NAMES),

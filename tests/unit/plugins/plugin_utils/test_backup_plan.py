@@ -13,6 +13,7 @@ from test_secret_plan import BASE, CLIENT, SUPPLIED, TABLE, empty_cluster
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _backup
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import CREATE_GUARD_UID
 
 _plan = None
 GENERATED = (("devpi-secret", "secret"), ("devpi-oauth2-proxy-secret", "cookie-secret"), (CLIENT, "password"))
@@ -75,6 +76,10 @@ def test_a_lost_cluster_is_rebuilt_from_the_copy_byte_for_byte():
         CLIENT: "restored",
     }
     assert rebuilt["backup"]["action"] == "unchanged" and rebuilt["backup"]["changes"] == []
+    # restored Secrets are created as any other: with the create guard, and without the keys that must not be there
+    for write in rebuilt["writes"][1:]:
+        assert write["metadata"]["uid"] == CREATE_GUARD_UID and "resourceVersion" not in write["metadata"]
+        assert None not in write["data"].values()
     line = texts(rebuilt)[("devpi-basic-auth", "auth")].strip()
     assert htpasswd.verify(texts(rebuilt)[(CLIENT, "password")], line.split(":", 1)[1])
 
