@@ -36,9 +36,9 @@ def as_copy(result, exists=True):
     return {"enabled": True, "exists": exists, "values": result["backup"]["values"], "error": ""}
 
 
-def first_run(supplied=SUPPLIED):
+def first_run():
     return _plan.plan(
-        TABLE, empty_cluster(), supplied, INPUTS, [], BASE, copy={"enabled": True, "exists": False, "values": {}}
+        TABLE, empty_cluster(), SUPPLIED, INPUTS, [], BASE, copy={"enabled": True, "exists": False, "values": {}}
     )
 
 
