@@ -87,7 +87,7 @@ unit: install backup-tools
 integration: install backup-tools
 	$(PY) -m pytest tests/controlplane tests/integration -q
 
-e2e: consumers
+e2e: consumers backup-tools
 	$(PY) -m pytest tests/e2e -q
 
 molecule: install

@@ -250,6 +250,31 @@ def try_oauth2_proxy(client_id: bytes, client_secret: bytes, cookie_secret: byte
         return r
 
 
+def login_session(o2p: OAuth2ProxyRun, idp: DummyOidc) -> str:
+    """An OIDC code flow through a running oauth2-proxy against ``idp``: the session cookie (``Cookie`` header)."""
+    expect(o2p.started, f"oauth2-proxy did not start:\n{o2p.output}")
+    base = f"http://{LOOPBACK}:{o2p.port}"
+    expect(http(base + "/").status in (302, 401, 403), "upstream reachable without a session")
+    start = http(base + "/oauth2/start?rd=%2F")
+    expect(
+        start.status == 302 and start.headers["location"].startswith(idp.provider.login_url),
+        f"/oauth2/start: {start.status} {start.headers.get('location')}",
+    )
+    csrf = set_cookies(start)
+    code, state = idp.authorize(start.headers["location"])
+    cb = http(
+        f"{base}/oauth2/callback?" + urllib.parse.urlencode({"code": code, "state": state}),
+        headers={"Cookie": "; ".join(f"{k}={v}" for k, v in csrf.items())},
+    )
+    expect(
+        idp.token_requests and idp.token_requests[-1]["client_secret_ok"],
+        f"token endpoint did not see the Secret's client-secret: {idp.token_requests}",
+    )
+    session = {k: v for k, v in set_cookies(cb).items() if not k.endswith("_csrf")}
+    expect(cb.status == 302 and session, f"callback: {cb.status} {cb.body[:300]!r}\n{o2p.proc.log_tail(20)}")
+    return "; ".join(f"{k}={v}" for k, v in session.items())
+
+
 def check_oauth2_proxy_login(client_id: bytes, client_secret: bytes, cookie_secret: bytes, workdir: Path) -> dict:
     """A full OIDC code flow through oauth2-proxy against DummyOidc: proves client-id (login
     redirect, id_token audience), client-secret (token endpoint) and cookie-secret (session
@@ -258,27 +283,8 @@ def check_oauth2_proxy_login(client_id: bytes, client_secret: bytes, cookie_secr
     with DummyOidc(cid, client_secret.decode()) as idp, oauth2_proxy(
         client_id, client_secret, cookie_secret, workdir, idp.provider
     ) as o2p:
-        expect(o2p.started, f"oauth2-proxy did not start:\n{o2p.output}")
         base = f"http://{LOOPBACK}:{o2p.port}"
-        expect(http(base + "/").status in (302, 401, 403), "upstream reachable without a session")
-        start = http(base + "/oauth2/start?rd=%2F")
-        expect(
-            start.status == 302 and start.headers["location"].startswith(idp.provider.login_url),
-            f"/oauth2/start: {start.status} {start.headers.get('location')}",
-        )
-        csrf = set_cookies(start)
-        code, state = idp.authorize(start.headers["location"])
-        cb = http(
-            f"{base}/oauth2/callback?" + urllib.parse.urlencode({"code": code, "state": state}),
-            headers={"Cookie": "; ".join(f"{k}={v}" for k, v in csrf.items())},
-        )
-        expect(
-            idp.token_requests and idp.token_requests[-1]["client_secret_ok"],
-            f"token endpoint did not see the Secret's client-secret: {idp.token_requests}",
-        )
-        session = {k: v for k, v in set_cookies(cb).items() if not k.endswith("_csrf")}
-        expect(cb.status == 302 and session, f"callback: {cb.status} {cb.body[:300]!r}\n{o2p.proc.log_tail(20)}")
-        cookie = "; ".join(f"{k}={v}" for k, v in session.items())
+        cookie = login_session(o2p, idp)
         me = http(base + "/oauth2/userinfo", headers={"Cookie": cookie})
         expect(
             me.status == 200 and me.json().get("email") == idp.email,
