@@ -52,7 +52,8 @@ def test_what_consumers_issued_before_the_loss_works_after_the_rebuild(
     user, password = "alice", secrets.token_urlsafe(16)
     secretfile = devpi.write_secretfile(tmp_path / "etc-devpi", before["secret"], folder_mode=0o755, file_mode=0o400)
     idp = o2p.DummyOidc(before["client_id"].decode(), before["client_secret"].decode())
-    with devpi.DevpiServer(tmp_path / "devpi") as server, idp:
+    server = devpi.DevpiServer(tmp_path / "devpi")
+    with server, idp:
         server.init()
         server.start(secretfile)
         client = devpi.DevpiClient(tmp_path / "client")
