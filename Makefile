@@ -7,7 +7,7 @@ COLLECTION_LINK := .collections/ansible_collections/theedgeworks/devpi
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help install images backup-tools cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
+.PHONY: help install debian-tools node images backup-tools cluster-up cluster-down keycloak-up keycloak-down demo test matrix bench lint unit integration e2e molecule consumers clean
 
 help:
 	@echo "make demo          local control plane + site.yml with demo inputs, then a summary without values"
@@ -60,16 +60,27 @@ demo: cluster-up
 # sops for the encrypted copy (devpi_secrets_backup_file), built from its Go module into the cache (tools/sops.py);
 # the tests put its folder first on PATH (tests/helpers/backup.py). age and age-keygen come from Debian
 # (`apt-get install age`, see .ci/run).
-backup-tools:
+# Debian packages of the node (runc, iptables, conntrack, iproute2), its images' base (debootstrap) and the encrypted
+# copy (age); needs root when one is missing, as `make consumers` does for nginx.
+debian-tools:
+	@need=""; for p in runc:runc iptables:iptables conntrack:conntrack ip:iproute2 debootstrap:debootstrap age-keygen:age; do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${p%%:*} >/dev/null || need="$$need $${p#*:}"; done; \
+	if [ -n "$$need" ]; then echo "apt-get install$$need"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null; fi
+
+backup-tools: debian-tools
 	$(PYTHON) tools/sops.py build
-	@command -v age-keygen >/dev/null || { echo "age-keygen is missing: apt-get install age"; exit 1; }
 
 consumers: install
 	$(PY) tools/install_consumers.py install
 
 # devpi-server, nginx, oauth2-proxy and pause images for the node (tools/images.py); imported at cluster-up NODE=1.
-images: consumers
+images: consumers debian-tools
 	$(PY) tools/images.py build
+
+# The node's programs (tools/node_build.py: kube-node, containerd and CNI, CoreDNS; cached) and its images.
+node: images
+	$(PY) tools/node_build.py >/dev/null
 
 lint: install
 	ruff check .
@@ -93,7 +104,7 @@ e2e: consumers backup-tools
 molecule: install
 	molecule test -s default
 
-test: install consumers backup-tools
+test: install consumers backup-tools node
 	$(MAKE) lint
 	$(PY) -m pytest tests -q -s --durations=15
 	molecule test -s default
