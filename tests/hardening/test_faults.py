@@ -13,7 +13,15 @@ import shutil
 import sys
 
 import pytest
-from hardening_support import env_with_callback, failure_text, find_leaks, grant, rbac_objects, secret_values
+from hardening_support import (
+    APPS_RESOURCES,
+    env_with_callback,
+    failure_text,
+    find_leaks,
+    grant,
+    rbac_objects,
+    secret_values,
+)
 
 from helpers.kube import cluster, kubectl
 from helpers.leaks import forms_of
@@ -50,6 +58,8 @@ def test_refused_write_names_the_secret_and_rerun_converges(kubeconfig, namespac
                 {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create"]},
                 {"apiGroups": [""], "resources": ["secrets"], "resourceNames": patchable, "verbs": ["patch"]},
             ],
+            # what restarting the consumers needs (README's RBAC): the refused write stays the Secret's
+            **{resource: ["get", "list", "patch"] for resource in APPS_RESOURCES},
         }
 
     grant(kubeconfig, rbac_objects(user, namespace, rules(others)))
