@@ -227,11 +227,8 @@ def rbac_objects(user: str, namespace: str, rules: dict[str, list[str]], scope_s
             },
         ]
     if scope_secrets == "namespace" and rules.get("secrets") is not None:
-        secret_rules = [
-            *(
-                rules.get("secret_rules")
-                or [{"apiGroups": [""], "resources": ["secrets"], "verbs": list(rules["secrets"])}]
-            ),
+        secret_rules = rules.get("secret_rules") or [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": list(rules["secrets"])},
             *_apps_rules(rules),
         ]
         objs += [

@@ -57,9 +57,9 @@ def test_refused_write_names_the_secret_and_rerun_converges(kubeconfig, namespac
             "secret_rules": [
                 {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create"]},
                 {"apiGroups": [""], "resources": ["secrets"], "resourceNames": patchable, "verbs": ["patch"]},
+                # what restarting the consumers needs (README's RBAC): the refused write stays the Secret's
+                {"apiGroups": ["apps"], "resources": list(APPS_RESOURCES), "verbs": ["get", "list", "patch"]},
             ],
-            # what restarting the consumers needs (README's RBAC): the refused write stays the Secret's
-            **{resource: ["get", "list", "patch"] for resource in APPS_RESOURCES},
         }
 
     grant(kubeconfig, rbac_objects(user, namespace, rules(others)))
