@@ -216,3 +216,17 @@ def test_a_mount_devpi_refuses_is_named_in_the_report(prepared):
     assert {item[:2] for item in found} == {("Deployment", "bad-mount")}
     # ... and each is one of the run's warnings
     assert {w["message"] for w in warnings} <= set(run.warnings)
+
+
+def test_a_restart_at_verbose_diff_prints_no_part_of_the_workload(prepared):
+    """-v --diff shows what the role changed in its Secrets, not the restarted workloads (their env and annotations are
+    not the collection's to print): the report names the restart."""
+    kubeconfig, namespace, inputs = prepared
+    marker = "workload-only-" + namespace
+    kubectl("-n", namespace, "annotate", "deployment", "by-volume", f"example.com/note={marker}", kubeconfig=kubeconfig)
+    before = restarted_at(kubeconfig, namespace)
+    run = run_site(kubeconfig, namespace, inputs, "-v", "--diff", extra={"devpi_secrets_rotate": ["devpi-secret"]})
+    assert run.rc == 0, run.output[-4000:]
+    assert restarted_at(kubeconfig, namespace)[("Deployment", "by-volume")] != before[("Deployment", "by-volume")]
+    assert named(restart_report(run))[("Deployment", "by-volume")] == "restarted"
+    assert marker not in run.output
