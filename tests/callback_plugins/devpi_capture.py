@@ -5,7 +5,7 @@ DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is wri
 Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report), ``restart``
 (``devpi_secrets_restart_report``), ``warnings`` (the role's
 value-free warnings) and ``values`` - every value the run made or meant to write, whatever became of it: the data of
-every Secret of the plan (the ``theedgeworks.devpi.plan`` step draws the generated values and makes the htpasswd line
+every Secret of the plan (the ``theedgeworks.devpi._plan`` step draws the generated values and makes the htpasswd line
 into it, also in check mode) but its public keys, also decoded (also for writes that were refused or that lost a
 race). The leak suite
 searches the output for all of them. They are read from the variables the role registered (callbacks only see

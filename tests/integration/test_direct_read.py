@@ -25,7 +25,7 @@ NAMES = ["devpi-tls", "devpi-secret", "devpi-oauth2-proxy-secret", "devpi-basic-
 
 def _lookup(kubeconfig: str, namespace: str, workloads: bool = False, **env: str) -> dict:
     """cluster_state's answer, from an ad-hoc debug task (json callback) in a process of its own."""
-    expr = "{{ lookup('theedgeworks.devpi.cluster_state', namespace=%r, names=%r, kubeconfig=%r, workloads=%s) }}" % (
+    expr = "{{ lookup('theedgeworks.devpi._cluster_state', namespace=%r, names=%r, kubeconfig=%r, workloads=%s) }}" % (
         namespace,
         NAMES,
         kubeconfig,

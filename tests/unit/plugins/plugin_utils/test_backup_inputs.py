@@ -16,7 +16,7 @@ check_inputs = None
 @pytest.fixture(autouse=True)
 def _sops_found(monkeypatch):
     global check_inputs
-    from ansible_collections.theedgeworks.devpi.plugins.action import check_inputs as module
+    from ansible_collections.theedgeworks.devpi.plugins.action import _check_inputs as module
 
     check_inputs = module
     monkeypatch.setattr(check_inputs.shutil, "which", lambda name: "/usr/bin/" + name)

@@ -19,7 +19,8 @@ SCRIPT = textwrap.dedent(
     import json, types
     from ansible.errors import AnsibleActionFail
     from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
-    from ansible_collections.theedgeworks.devpi.plugins.action import check_inputs, htpasswd_bcrypt, random_b64
+    from ansible_collections.theedgeworks.devpi.plugins.action import htpasswd_bcrypt, random_b64
+    from ansible_collections.theedgeworks.devpi.plugins.action import _check_inputs as check_inputs
 
     class Raising(ValueFreeAction):
         error = ValueError("cannot hash password b'boom-secret-value'")

@@ -1,7 +1,7 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Write the devpi_secrets role's encrypted copy in the controller process; see ``plugins/modules/backup_write.py``."""
+"""Write the devpi_secrets role's encrypted copy in the controller process; see ``plugins/modules/_backup_write.py``."""
 
 from __future__ import annotations
 

@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: secret_report
-short_description: What the devpi_secrets role did to each Secret, without any value
+name: _secret_report
+short_description: "[INTERNAL] What the devpi_secrets role did to each Secret, without any value"
 version_added: 2.0.0
 description:
-  - Combines the plan of M(theedgeworks.devpi.plan) with the registered result of the
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
+  - Combines the plan of M(theedgeworks.devpi._plan) with the registered result of the
     C(kubernetes.core.k8s) task that sent its C(writes) (one definition list, C(continue_on_error)), and says per
     Secret what happened. The logic is C(plugins/plugin_utils/_write_outcome.py).
   - Safe to print - names, actions, keys, value-free error messages.
@@ -24,7 +26,7 @@ options:
     default: {}
   written_after:
     description:
-      - The registered result of the task that sent P(theedgeworks.devpi.deferred_writes#filter).
+      - The registered result of the task that sent P(theedgeworks.devpi._deferred_writes#filter).
     type: dict
     default: {}
   check_mode:
@@ -36,7 +38,8 @@ options:
 EXAMPLES = r"""
 - name: Summarize what happened to every Secret
   ansible.builtin.set_fact:
-    devpi_secrets_report: "{{ _plan | theedgeworks.devpi.secret_report(_written, _written_after, ansible_check_mode) }}"
+    devpi_secrets_report: >-
+      {{ _plan | theedgeworks.devpi._secret_report(_written, _written_after, ansible_check_mode) }}
 """
 
 RETURN = r"""
@@ -53,4 +56,4 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome 
 
 class FilterModule:
     def filters(self):
-        return {"secret_report": secret_report}
+        return {"_secret_report": secret_report}

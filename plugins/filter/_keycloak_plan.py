@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: keycloak_plan
-short_description: The redirect URI and web origin the Keycloak client of oauth2-proxy must get, merged, never dropped
+name: _keycloak_plan
+short_description: "[INTERNAL] What the Keycloak client of oauth2-proxy must get, merged, never dropped"
 version_added: 2.0.0
 description:
-  - Takes what the C(theedgeworks.devpi.keycloak_state) lookup read (the client and its secret, or an error) and
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
+  - Takes what the C(theedgeworks.devpi._keycloak_state) lookup read (the client and its secret, or an error) and
     says what to write - the current C(redirect_uris) and C(web_origins) plus C(https://HOST/oauth2/callback) and
     C(https://HOST) when missing (C(community.general.keycloak_client) replaces the lists it is given) - or what is
     wrong.
@@ -18,7 +20,7 @@ description:
   - The logic is C(plugins/plugin_utils/_keycloak_client.py).
 options:
   _input:
-    description: The answer of the C(theedgeworks.devpi.keycloak_state) lookup.
+    description: The answer of the C(theedgeworks.devpi._keycloak_state) lookup.
     type: dict
     required: true
   host:
@@ -54,7 +56,7 @@ EXAMPLES = r"""
 - name: Decide what to add to the Keycloak client
   ansible.builtin.set_fact:
     _keycloak: >-
-      {{ _keycloak_read | theedgeworks.devpi.keycloak_plan(host='pypi.theedgeworks.ai',
+      {{ _keycloak_read | theedgeworks.devpi._keycloak_plan(host='pypi.theedgeworks.ai',
          client_id='theedgeworks', realm='theedgeworks', url='https://sso.theedgeworks.ai') }}
 """
 
@@ -76,4 +78,4 @@ def _keycloak_plan(read, host="", client_id="", realm="", url="", given_secret=N
 
 class FilterModule:
     def filters(self):
-        return {"keycloak_plan": _keycloak_plan}
+        return {"_keycloak_plan": _keycloak_plan}

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: plan
-short_description: Decide every Secret of the devpi_secrets role (internal to that role)
+module: _plan
+short_description: "[INTERNAL] Decide every Secret of the devpi_secrets role"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - The decide step of the P(theedgeworks.devpi.devpi_secrets#role) role, computed once, in the controller process
     (an action plugin). Internal to that role - its options and results follow the role and may change in any release;
     use the role, or the M(theedgeworks.devpi.random_b64) and M(theedgeworks.devpi.htpasswd_bcrypt) modules.
@@ -43,7 +45,7 @@ options:
     elements: dict
     required: true
   cluster:
-    description: What P(theedgeworks.devpi.cluster_state#lookup) read.
+    description: What P(theedgeworks.devpi._cluster_state#lookup) read.
     type: dict
     required: true
   supplied:
@@ -51,7 +53,7 @@ options:
     type: dict
     default: {}
   inputs:
-    description: The inputs as M(theedgeworks.devpi.check_inputs) returned them (C(inputs)).
+    description: The inputs as M(theedgeworks.devpi._check_inputs) returned them (C(inputs)).
     type: dict
     required: true
   rotate:
@@ -65,7 +67,7 @@ options:
     default: {}
   copy:
     description:
-      - The encrypted copy of the generated values as P(theedgeworks.devpi.backup_read#lookup) read it (C(enabled),
+      - The encrypted copy of the generated values as P(theedgeworks.devpi._backup_read#lookup) read it (C(enabled),
         C(exists), C(values)). A generated value the cluster lacks is restored from it instead of drawn; where both
         hold one, the cluster's wins and RV(backup) says the copy must follow.
     type: dict
@@ -79,7 +81,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Plan the writes (as the devpi_secrets role does)
-  theedgeworks.devpi.plan:
+  theedgeworks.devpi._plan:
     table: "{{ _devpi_secrets_table }}"
     cluster: "{{ _devpi_secrets_cluster }}"
     supplied: "{{ _devpi_secrets_supplied }}"

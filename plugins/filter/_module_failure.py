@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: module_failure
-short_description: The scrubbed message of a failed module run registered with failed_when false, or an empty string
+name: _module_failure
+short_description: "[INTERNAL] The scrubbed message of a failed module run, or an empty string"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - "ansible-core 2.19 and later print the failure text of a failing C(no_log) task, which may quote what the task sent
     (an admission policy, Keycloak, a library). The role therefore registers its C(no_log) tasks with
     C(failed_when: false) and fails in the next task, without C(no_log), with this filter's text."
@@ -39,7 +41,7 @@ EXAMPLES = r"""
     msg: "Keycloak refused: {{ _refusal }}"
   when: _refusal | length > 0
   vars:
-    _refusal: "{{ _written | theedgeworks.devpi.module_failure('community.general.keycloak_client', [password]) }}"
+    _refusal: "{{ _written | theedgeworks.devpi._module_failure('community.general.keycloak_client', [password]) }}"
 """
 
 RETURN = r"""
@@ -57,4 +59,4 @@ def _module_failure(result, module, secrets=()):
 
 class FilterModule:
     def filters(self):
-        return {"module_failure": _module_failure}
+        return {"_module_failure": _module_failure}

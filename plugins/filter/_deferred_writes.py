@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: deferred_writes
-short_description: The writes of a devpi_secrets plan that may go now that the Secrets they wait for are written
+name: _deferred_writes
+short_description: "[INTERNAL] The writes of a plan that may go once the Secrets they wait for are written"
 version_added: 2.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - A Secret that still holds a key whose value moved to another Secret (the generated basic-auth password, kept in
     C(devpi-basic-auth) by release 1.0.0) is written only after that other Secret was written, so that the value is
     never dropped before it is stored elsewhere. This filter returns the definitions of the plan's C(writes_after)
@@ -16,7 +18,7 @@ description:
   - The result carries Secret data. Use it only in tasks with C(no_log).
 options:
   _input:
-    description: The plan of M(theedgeworks.devpi.plan).
+    description: The plan of M(theedgeworks.devpi._plan).
     type: dict
     required: true
   written:
@@ -28,7 +30,7 @@ options:
 EXAMPLES = r"""
 - name: Then the writes that waited for another Secret
   kubernetes.core.k8s:
-    definition: "{{ _plan | theedgeworks.devpi.deferred_writes(_written) }}"
+    definition: "{{ _plan | theedgeworks.devpi._deferred_writes(_written) }}"
   no_log: true
 """
 
@@ -44,4 +46,4 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome 
 
 class FilterModule:
     def filters(self):
-        return {"deferred_writes": deferred_writes}
+        return {"_deferred_writes": deferred_writes}

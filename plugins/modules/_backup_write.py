@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: backup_write
-short_description: Write the encrypted copy of the devpi_secrets role's generated values (internal to that role)
+module: _backup_write
+short_description: "[INTERNAL] Write the encrypted copy of the devpi_secrets role's generated values"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - The last write of the P(theedgeworks.devpi.devpi_secrets#role) role, after the Kubernetes writes, in the
     controller process (an action plugin). Internal to that role - its options follow the role and may change in any
     release.
-  - Writes the copy the M(theedgeworks.devpi.plan) step decided (its C(backup)) when it must change - one Secret
+  - Writes the copy the M(theedgeworks.devpi._plan) step decided (its C(backup)) when it must change - one Secret
     manifest per Secret holding generated values, annotated C(kustomize.toolkit.fluxcd.io/ssa=IfNotPresent), as one
     multi-document YAML text encrypted by one C(sops) run to the age recipients (C(encrypted_regex) matching the keys
     C(data) and C(stringData)). The plaintext reaches C(sops) on standard input only; the encrypted file is written as
@@ -60,14 +62,14 @@ options:
 requirements:
   - The C(sops) binary (3.9 or later) on C(PATH), and the community.sops collection.
 seealso:
-  - module: theedgeworks.devpi.plan
-  - plugin: theedgeworks.devpi.backup_read
+  - module: theedgeworks.devpi._plan
+  - plugin: theedgeworks.devpi._backup_read
     plugin_type: lookup
 """
 
 EXAMPLES = r"""
 - name: Keep the encrypted copy (as the devpi_secrets role does)
-  theedgeworks.devpi.backup_write:
+  theedgeworks.devpi._backup_write:
     file: /secure/devpi.sops.yaml
     recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
     copy: "{{ _devpi_secrets_plan.backup }}"

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: check_inputs
-short_description: Check every input of the devpi_secrets role on the controller, before anything is read or written
+module: _check_inputs
+short_description: "[INTERNAL] Check every input of the devpi_secrets role before anything is read or written"
 version_added: 2.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - Reads the role's variables from the task's variables by the names in the role's C(meta/argument_specs.yml) and
     converts each to the type given there, as Ansible's C(type) conversions do (C(-e name=false) is the string
     V(false) until here, V(false) after; C(-e name=5) an integer for an C(int) option; a comma-separated string a list
@@ -62,7 +64,7 @@ seealso:
 EXAMPLES = r"""
 ---
 - name: Check the inputs before anything is read or written (in a task of the devpi_secrets role)
-  theedgeworks.devpi.check_inputs:
+  theedgeworks.devpi._check_inputs:
     rotatable: [devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth]
     names: [devpi-tls, devpi-secret, devpi-oauth2-proxy-secret, devpi-basic-auth, devpi-basic-auth-client]
   register: checked

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: keycloak_state
-short_description: Read a Keycloak client and its secret with one login, returning errors instead of raising them
+name: _keycloak_state
+short_description: "[INTERNAL] Read a Keycloak client and its secret with one login, returning errors"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - Logs in to Keycloak once (as C(community.general)'s Keycloak modules do with the same options - a client ID with
     a secret and no user name is the client-credentials grant, else the password grant), then GETs the client by its
     client ID and, for a confidential client, its secret. All in the controller process, no module launch.
@@ -67,7 +69,7 @@ EXAMPLES = r"""
 - name: Read the client of oauth2-proxy
   ansible.builtin.set_fact:
     kc: >-
-      {{ lookup('theedgeworks.devpi.keycloak_state', url='https://sso.theedgeworks.ai', realm='theedgeworks',
+      {{ lookup('theedgeworks.devpi._keycloak_state', url='https://sso.theedgeworks.ai', realm='theedgeworks',
                 client_id='devpi', auth_realm='theedgeworks', auth_client_id='devpi-bootstrap',
                 auth_client_secret=bootstrap_secret) }}
   no_log: true # holds the client secret and a token

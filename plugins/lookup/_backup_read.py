@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: backup_read
-short_description: Read the encrypted copy of the devpi_secrets role's generated values, returning errors
+name: _backup_read
+short_description: "[INTERNAL] Read the encrypted copy of the devpi_secrets role's generated values, returning errors"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - Decrypts the copy the P(theedgeworks.devpi.devpi_secrets#role) role keeps of its generated values (a SOPS file
     of Secret manifests encrypted to age recipients) with the C(sops) binary on C(PATH), through community.sops'
     runner, in the controller process. The file is handed to C(sops) on standard input; nothing is written.
@@ -29,7 +31,7 @@ options:
 requirements:
   - The C(sops) binary (3.9 or later) on C(PATH), and the community.sops collection.
 seealso:
-  - module: theedgeworks.devpi.backup_write
+  - module: theedgeworks.devpi._backup_write
   - plugin: community.sops.sops
     plugin_type: lookup
 """
@@ -37,7 +39,7 @@ seealso:
 EXAMPLES = r"""
 - name: Read the encrypted copy
   ansible.builtin.set_fact:
-    copy: "{{ lookup('theedgeworks.devpi.backup_read', file='/secure/devpi.sops.yaml', keyfile='/secure/age.key') }}"
+    copy: "{{ lookup('theedgeworks.devpi._backup_read', file='/secure/devpi.sops.yaml', keyfile='/secure/age.key') }}"
   no_log: true # holds the generated values
 """
 

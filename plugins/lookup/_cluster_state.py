@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: cluster_state
-short_description: Read a namespace and the named Secrets in it, returning API errors instead of raising them
+name: _cluster_state
+short_description: "[INTERNAL] Read a namespace and the named Secrets in it, returning API errors"
 version_added: 2.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - One GET of the namespace and, when it exists, one GET of each named Secret (a missing one is a 404, not an
     error), in the controller process (no module launch). No LIST, so a Role that names the Secrets in
     C(resourceNames) suffices.
@@ -69,7 +71,7 @@ seealso:
 EXAMPLES = r"""
 - name: Read the namespace and its devpi Secrets
   ansible.builtin.set_fact:
-    state: "{{ lookup('theedgeworks.devpi.cluster_state', namespace='devpi', names=['devpi-secret']) }}"
+    state: "{{ lookup('theedgeworks.devpi._cluster_state', namespace='devpi', names=['devpi-secret']) }}"
   no_log: true # holds Secret data
 
 - name: Report a read error (the message holds no value)

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: restart_report
-short_description: Which workloads the devpi_secrets role restarted, or would restart, without any value
+name: _restart_report
+short_description: "[INTERNAL] Which workloads the devpi_secrets role restarted, or would restart, without any value"
 version_added: 3.0.0
 description:
+  - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
+    and results change with the role, in any release, without deprecation.
   - Combines the restarts the devpi_secrets role decided (the C(restarts) of its outcome, the workloads whose pod
     templates reference a Secret whose data the run changed) with the registered result of the C(kubernetes.core.k8s)
     task that sent their patches (one definition list, C(continue_on_error)), and says per workload what happened.
@@ -33,7 +35,7 @@ options:
 EXAMPLES = r"""
 - name: Say what was restarted
   ansible.builtin.debug:
-    msg: "{{ _outcome.restarts | theedgeworks.devpi.restart_report(_restarted, ansible_check_mode) }}"
+    msg: "{{ _outcome.restarts | theedgeworks.devpi._restart_report(_restarted, ansible_check_mode) }}"
 """
 
 RETURN = r"""
@@ -55,4 +57,4 @@ def restart_report(due, registered=None, check_mode=False):
 
 class FilterModule:
     def filters(self):
-        return {"restart_report": restart_report}
+        return {"_restart_report": restart_report}
