@@ -3,8 +3,24 @@ block runs (the OIDC provider of the oauth2-proxy e2e, the Keycloak stand-in of 
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler whose answers are JSON: subclasses write do_GET/do_POST with ``self._send(code, body)``."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class ServedInThread:

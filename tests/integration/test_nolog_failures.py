@@ -24,12 +24,11 @@ import secrets
 import textwrap
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
 import ansible
 import pytest
 
-from helpers.http_stub import ServedInThread
+from helpers.http_stub import JsonHandler, ServedInThread
 from helpers.kube import apply_manifest, delete_namespace, echoing_policy, kubectl
 from helpers.leaks import forms_of
 from helpers.role_tasks import CHECK_THE_PLAN
@@ -100,18 +99,7 @@ class KeycloakStandIn(ServedInThread):
         self.requests: list[str] = []
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, code: int, body) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self):  # noqa: N802 - the token endpoint
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 stand_in.requests.append("POST " + self.path)

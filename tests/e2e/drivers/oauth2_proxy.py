@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.server as http_server
 import json
 import os
 import secrets
@@ -19,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.http_stub import ServedInThread
+from helpers.http_stub import JsonHandler, ServedInThread
 from helpers.tools import install_consumers as installed
 from tests.e2e.drivers.proc import LOOPBACK, Proc, clean_env, expect, free_port, http, port_open, set_cookies
 
@@ -79,18 +78,7 @@ class DummyOidc(ServedInThread):
         self.token_requests: list[dict] = []
         outer = self
 
-        class H(http_server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _send(self, code: int, body: dict):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class H(JsonHandler):
             def do_GET(self):
                 if self.path.endswith("/certs"):
                     return self._send(200, outer.jwks())
