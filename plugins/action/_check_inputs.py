@@ -250,6 +250,7 @@ class ActionModule(ValueFreeAction):  # an exception becomes a value-free failur
             tls = checked.facts
 
         problems.extend(backup_problems(inputs, base))
+        problems.extend(audit_problems(inputs, base))
 
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
@@ -352,6 +353,30 @@ def backup_problems(inputs, base):
             "devpi_secrets_backup_file is set, but the collection community.sops is not installed: "
             "ansible-galaxy collection install community.sops (it comes with the ansible package)."
         )
+    return problems
+
+
+def audit_problems(inputs, base):
+    """The audit's inputs: a whole number of warning days, and a report file (resolved in ``inputs`` like the TLS
+    paths) whose folder exists and whose ``.prom`` neighbour is another file."""
+    problems = []
+    days = inputs.get("devpi_secrets_audit_warning_days", 0)
+    if not isinstance(days, int) or days < 0:
+        problems.append("devpi_secrets_audit_warning_days must be a whole number of days (0 or more).")
+    path = inputs.get("devpi_secrets_audit_report") or ""
+    if not path or not inputs.get("devpi_secrets_audit"):
+        return problems
+    path = inputs["devpi_secrets_audit_report"] = resolve_path(path, base)
+    folder = os.path.dirname(path)
+    if path.endswith(".prom"):
+        problems.append(
+            "devpi_secrets_audit_report (%s) names the JSON report: the Prometheus textfile is written beside it "
+            "with the extension .prom (for example devpi.json -> devpi.prom)." % path
+        )
+    elif os.path.isdir(path):
+        problems.append("devpi_secrets_audit_report (%s) is a folder: name the report's file." % path)
+    elif not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        problems.append("devpi_secrets_audit_report (%s): its folder %s is not a writable folder." % (path, folder))
     return problems
 
 

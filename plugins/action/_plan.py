@@ -11,7 +11,9 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._plan import pl
 
 class ActionModule(ValueFreeAction):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("table", "cluster", "supplied", "inputs", "rotate", "base_labels", "copy"))
+    _VALID_ARGS = frozenset(
+        ("table", "cluster", "supplied", "inputs", "rotate", "base_labels", "copy", "tls", "keycloak")
+    )
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -27,6 +29,8 @@ class ActionModule(ValueFreeAction):
             check_mode=self._play_context.check_mode,
             diff=self._play_context.diff,
             copy=args.get("copy") or None,
+            tls=args.get("tls") or None,
+            keycloak=args.get("keycloak") or None,
         )
         warnings = decided.pop("module_warnings", [])
         result.update(decided, changed=False)

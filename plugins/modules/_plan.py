@@ -72,6 +72,18 @@ options:
         hold one, the cluster's wins and RV(backup) says the copy must follow.
     type: dict
     default: {}
+  tls:
+    description:
+      - The certificate's public facts as M(theedgeworks.devpi._check_inputs) returned them (C(tls)); in audit mode
+        (C(inputs.audit)), a certificate within C(inputs.tls_expiry_warning_days) of its end is a finding.
+    type: dict
+    default: {}
+  keycloak:
+    description:
+      - The Keycloak client's plan (P(theedgeworks.devpi._keycloak_plan#filter)) when it was read; in audit mode,
+        each entry it lacks is a finding.
+    type: dict
+    default: {}
 requirements:
   - bcrypt (Python library) in the environment that runs ansible-playbook.
 seealso:
@@ -137,5 +149,14 @@ backup:
       V(rotated), V(cluster) - the cluster held another value and wins - or V(generated)); C(values) and C(types)
       are what the copy's manifests hold (secrets).
   returned: always
+  type: dict
+audit:
+  description:
+    - In audit mode (C(inputs.audit)) only; the plan then holds no write (C(changes) false, no C(writes),
+      C(deletes), C(restarts) or C(problems) that are findings).
+    - C(report) (value-free; C(ok), C(findings) each with C(kind), C(entry), C(reason), C(ages), ...), C(files)
+      (C(path) and C(content) of the JSON report and of its Prometheus textfile, with C(inputs.audit_report)) and
+      C(summary) (the failure message; empty when nothing was found).
+  returned: when inputs.audit
   type: dict
 """

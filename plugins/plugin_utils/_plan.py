@@ -23,7 +23,7 @@ import os
 from datetime import datetime, timezone
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _consumers
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _audit, _consumers
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
     value_free_failure,
@@ -223,6 +223,8 @@ def plan(
     diff=False,
     clock=None,
     copy=None,
+    tls=None,
+    keycloak=None,
 ):
     """The plan of ``secret_plan.secret_plan``, made from fresh draws and the basic-auth line, plus ``warnings`` of
     the two bodies, ``restarts`` and ``mount_warnings`` (see ``consumers``); ``problems`` also holds the bodies'
@@ -235,9 +237,18 @@ def plan(
 
     ``copy``: the encrypted copy as the ``backup_read`` lookup read it (None or ``enabled: false``: no copy). A
     generated value the cluster lacks is taken from it rather than drawn; what the copy must hold after the run is the
-    plan's ``backup`` (``secret_plan.copy_plan``)."""
-    # The copy's read error (a missing or wrong identity, a damaged file) is value-free and names the variable.
-    unreadable = read_problem(cluster, inputs) or (copy or {}).get("error") or ""
+    plan's ``backup`` (``secret_plan.copy_plan``).
+
+    ``inputs["audit"]``: audit without change (``_audit.py``). The plan is made as on any run, then its findings
+    go to ``audit`` (``report``, ``files``, ``summary``) and it is emptied of writes: ``changes`` false, no
+    ``writes``, ``deletes`` or restarts, no ``problems`` that are findings (a wrong type, a Secret not owned, a
+    missing namespace that may not be created). ``tls``: check_inputs' facts of the certificate; ``keycloak``: the
+    Keycloak client's plan (``_keycloak_client.keycloak_plan``) when it was read."""
+    auditing = bool(inputs.get("audit"))
+    # The copy's read error (a missing or wrong identity, a damaged file) is value-free and names the variable. An
+    # audit reports a missing namespace (a finding) whether or not the role may create it.
+    read_inputs = dict(inputs, create_namespace=True) if auditing else inputs
+    unreadable = read_problem(cluster, read_inputs) or (copy or {}).get("error") or ""
     if unreadable:
         return _stopped([unreadable])
     now = clock() if clock else datetime.now(timezone.utc)
@@ -275,4 +286,10 @@ def plan(
     result["warnings"] = result["warnings"] + age_warnings + [w["message"] for w in result["mount_warnings"]]
     notices = [w for r in random["results"] for w in r.get("warnings") or []] + list(htpasswd.get("warnings") or [])
     result["module_warnings"] = [w for i, w in enumerate(notices) if w not in notices[:i]]
+    if auditing:
+        result["audit"] = _audit.audit(
+            table, cluster, result, inputs, given_inputs(supplied), requested, due, now, tls, keycloak, check_mode
+        )
+        # Nothing of it is sent: the YAML skips the writes in audit mode, and there are none to send either.
+        result.update(changes=False, writes=[], writes_after=[], deletes=[], restarts=[], problems=[])
     return result

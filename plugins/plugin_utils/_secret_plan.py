@@ -494,7 +494,6 @@ def _problems(table, secrets, current_secrets, namespace, adopt, replace_wrong_t
     replaced, and a Secret the role would write but does not own - one without the label
     ``app.kubernetes.io/managed-by=theedgeworks.devpi``, under a name the seed does not define (the seed's recipe made
     its four Secrets without labels: those are taken over), that the user did not name in ``devpi_secrets_adopt``."""
-    seed = {row["name"] for row in table if row.get("seed")}
     problems = []
     wrong_type = [entry for entry in secrets if entry["action"] == "replaced"]
     if wrong_type and not replace_wrong_type:
@@ -506,17 +505,26 @@ def _problems(table, secrets, current_secrets, namespace, adopt, replace_wrong_t
                 for e in wrong_type
             )
         )
+    for name in not_owned(table, secrets, current_secrets, adopt):
+        problems.append(
+            "Secret %s/%s exists without the label %s=%s: this role does not overwrite a Secret it does not own. "
+            "Add its name to devpi_secrets_adopt to have the role take it over, or choose another name "
+            "(devpi_secrets_basic_auth_client_name)." % (namespace, name, MANAGED_BY, OWNER)
+        )
+    return problems
+
+
+def not_owned(table, secrets, current_secrets, adopt=()):
+    """The Secrets the plan would write that the role does not own (see ``_problems``), by name."""
+    seed = {row["name"] for row in table if row.get("seed")}
+    names = []
     for entry in secrets:
         current = current_secrets.get(entry["name"])
         if current is None or entry["action"] == "kept" or entry["name"] in seed or entry["name"] in (adopt or ()):
             continue
         if (current.get("labels") or {}).get(MANAGED_BY) != OWNER:
-            problems.append(
-                "Secret %s/%s exists without the label %s=%s: this role does not overwrite a Secret it does not own. "
-                "Add its name to devpi_secrets_adopt to have the role take it over, or choose another name "
-                "(devpi_secrets_basic_auth_client_name)." % (namespace, entry["name"], MANAGED_BY, OWNER)
-            )
-    return problems
+            names.append(entry["name"])
+    return names
 
 
 def _certificate_fingerprint(pem):

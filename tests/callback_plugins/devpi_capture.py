@@ -3,7 +3,7 @@
 DEVPI_CAPTURE_FILE  where to write (mode 0600: it holds secrets). Nothing is written when it is unset.
 
 Per host: ``report`` (``devpi_secrets_report``, the role's public, value-free report), ``restart``
-(``devpi_secrets_restart_report``), ``warnings`` (the role's
+(``devpi_secrets_restart_report``), ``audit`` (``devpi_secrets_audit_result``), ``warnings`` (the role's
 value-free warnings) and ``values`` - every value the run made or meant to write, whatever became of it: the data of
 every Secret of the plan (the ``theedgeworks.devpi._plan`` step draws the generated values and makes the htpasswd line
 into it, also in check mode) but its public keys, also decoded (also for writes that were refused or that lost a
@@ -91,6 +91,7 @@ class CallbackModule(CallbackBase):
                 "keycloak": facts.get("devpi_secrets_keycloak_report"),
                 "restart": facts.get("devpi_secrets_restart_report"),
                 "backup": facts.get("devpi_secrets_backup_report"),
+                "audit": facts.get("devpi_secrets_audit_result"),
                 "warnings": (facts.get("_devpi_secrets_outcome") or {}).get("warnings", []),
                 "values": sorted(set(self._values.get(host, [])) | set(_values(facts))),
             }
