@@ -318,3 +318,39 @@ def test_a_run_logs_in_to_keycloak_once(keycloak, admin, client, kubeconfig, nam
     again = run(kubeconfig, namespace, inputs, **v)  # reads only
     assert again.rc == 0 and again.recap["changed"] == 0, again.output[-4000:]
     assert (middle - before, _logins(keycloak, admin) - middle) == (1, 1)
+
+
+def test_audit_finds_a_missing_redirect_uri_and_writes_nothing_to_keycloak_or_the_cluster(
+    keycloak, client, kubeconfig, namespace, inputs, tmp_path
+):
+    """devpi_secrets_audit: a converged client passes; once someone removes the redirect URI, the audit fails naming
+    the client and the reason in its report, and neither Keycloak (admin events) nor the cluster gets a write."""
+    v = kc_vars(keycloak, client.client_id)
+    assert run(kubeconfig, namespace, inputs, **v).rc == 0
+    path = tmp_path / "textfile" / "devpi.json"
+    path.parent.mkdir()
+    # the test leaf lasts 7 days: a 1-day warning window keeps the certificate out of the findings
+    audit_vars = dict(v, devpi_secrets_audit=True, devpi_secrets_audit_report=str(path))
+    audit_vars["devpi_secrets_tls_expiry_warning_days"] = 1
+    writes0, kc0 = api_writes(kubeconfig), client.writes()
+    passed = run(kubeconfig, namespace, inputs, **audit_vars)
+    assert passed.rc == 0, passed.output[-4000:]
+    assert json.loads(path.read_text())["ok"] is True
+
+    body = client.read()
+    body["redirectUris"] = [uri for uri in body["redirectUris"] if uri != CALLBACK]
+    status, _body = keycloak.request("PUT", f"/admin/realms/{keycloak.realm}/clients/{client.uuid}",
+                                     token=keycloak.admin_token(), json_body=body)  # fmt: skip
+    assert status == 204, status
+    kc1 = client.writes()
+    assert kc1 == kc0 + 1
+    failed = run(kubeconfig, namespace, inputs, **audit_vars)
+    assert failed.rc != 0
+    assert client.writes() == kc1 and CALLBACK not in client.read()["redirectUris"]
+    assert writes_between(writes0, api_writes(kubeconfig)) == {}
+    report = json.loads(path.read_text())
+    assert {(f["entry"], f["reason"]) for f in report["findings"]} == {
+        (client.client_id, "keycloak_redirect_uri_missing")
+    }
+    assert failed.captured["localhost"]["audit"] == report
+    assert client.secret not in failed.output + path.read_text() + path.with_suffix(".prom").read_text()
