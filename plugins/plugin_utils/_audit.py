@@ -20,8 +20,10 @@ redirect URI). A finding never holds a value, hash, length or fingerprint of a v
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from datetime import datetime, timezone
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages
@@ -58,6 +60,30 @@ def prometheus_path(report_path):
     """The textfile beside the JSON report: the same path with the extension ``.prom`` (``devpi.json`` ->
     ``devpi.prom``; a path without extension gets it appended)."""
     return os.path.splitext(report_path)[0] + PROMETHEUS_SUFFIX
+
+
+def write_files(files, mode=0o644):
+    """Write each ``{path, content}`` through a temporary file in its folder, renamed into place (a reader - the
+    textfile collector - sees the old file or the new one); ``mode`` 0644: no value inside. A file that already holds
+    the content is left alone. Returns the paths written."""
+    written = []
+    for item in files:
+        path, content = item["path"], item["content"].encode("utf-8")
+        with contextlib.suppress(OSError), open(path, "rb") as current:
+            if current.read() == content and (os.stat(path).st_mode & 0o777) == mode:
+                continue
+        handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        written.append(path)
+    return written
 
 
 def _finding(kind, entry, reason, **extra):
