@@ -31,7 +31,9 @@ class ActionModule(ValueFreeAction):
         if not result["changed"] or self._play_context.check_mode:
             result["written"] = True
             return result
-        docs = manifests(copy.get("values") or {}, copy.get("types") or {}, args["namespace"], args.get("labels"))
+        docs = manifests(
+            copy.get("values") or {}, copy.get("types") or {}, args["namespace"], args.get("labels"), copy.get("stamps")
+        )
         try:
             write(docs, args.get("recipients") or [], path)
         except BackupError as error:

@@ -58,6 +58,11 @@ _raw:
     values:
       description: The values by Secret and key (secrets).
       type: dict
+    stamps:
+      description:
+        - The age stamps the copy keeps with the values, by Secret and key (C(at) or C(seen), C(by); no value).
+          Absent when the file does not exist or cannot be read.
+      type: dict
     error:
       description: Empty, or what went wrong, value-free.
       type: str

@@ -16,7 +16,8 @@ description:
     controller process (an action plugin). Internal to that role - its options follow the role and may change in any
     release.
   - Writes the copy the M(theedgeworks.devpi._plan) step decided (its C(backup)) when it must change - one Secret
-    manifest per Secret holding generated values, annotated C(kustomize.toolkit.fluxcd.io/ssa=IfNotPresent), as one
+    manifest per Secret holding generated values, annotated C(kustomize.toolkit.fluxcd.io/ssa=IfNotPresent) and with
+    the values' age stamps (C(theedgeworks.devpi/generated-at), not encrypted - no value), as one
     multi-document YAML text encrypted by one C(sops) run to the age recipients (C(encrypted_regex) matching the keys
     C(data) and C(stringData)). The plaintext reaches C(sops) on standard input only; the encrypted file is written as
     a temporary file of mode 0600 in the same folder and renamed over the copy.
@@ -47,7 +48,7 @@ options:
     required: true
   copy:
     description:
-      - The plan's C(backup) (C(action), C(values), C(types)); written only when C(action) is V(written) or
+      - The plan's C(backup) (C(action), C(values), C(types), C(stamps)); written only when C(action) is V(written) or
         V(updated).
     type: dict
     required: true

@@ -146,8 +146,9 @@ backup:
   description:
     - What the encrypted copy must hold after the run. C(action) is V(off), V(written) (no copy existed),
       V(unchanged) or V(updated); C(changes) lists per changed value C(secret), C(key) and C(why) (V(new),
-      V(rotated), V(cluster) - the cluster held another value and wins - or V(generated)); C(values) and C(types)
-      are what the copy's manifests hold (secrets).
+      V(rotated), V(cluster) - the cluster held another value and wins -, V(generated), or V(age) - the copy
+      holds another age stamp); C(values), C(types) and C(stamps) (the values' age stamps) are what the copy's
+      manifests hold (secrets).
   returned: always
   type: dict
 audit:

@@ -90,13 +90,18 @@ def _secrets(cluster):
 
 def _found(cluster, row, key_row):
     """``(text, stamp)`` of a stamped key as the read found it: in its own Secret, else where an older release kept
-    it (``formerly_in``); ``(None, None)`` when nowhere."""
+    it (``formerly_in``), else in the encrypted copy (``cluster["copy"]``, see ``_secret_plan.with_copy``: a value
+    restored from it keeps the stamp the copy keeps with it); ``(None, None)`` when nowhere."""
     places = [row["name"]] + ([key_row["formerly_in"]] if key_row.get("formerly_in") else [])
     for name in places:
         state = _secrets(cluster).get(name)
         text = ((state or {}).get("text") or {}).get(key_row["key"])
         if text is not None:
             return text, read_stamps(state).get(key_row["key"])
+    copy = (cluster or {}).get("copy") or {}
+    text = ((copy.get("values") or {}).get(row["name"]) or {}).get(key_row["key"])
+    if text is not None:
+        return text, ((copy.get("stamps") or {}).get(row["name"]) or {}).get(key_row["key"])
     return None, None
 
 
@@ -221,6 +226,7 @@ def stamp_plan(table, cluster, result, requested, due, max_ages, now, version=CO
             definition = definitions.get(entry["name"])
             if definition is not None and stamps:
                 definition["metadata"].setdefault("annotations", {})[ANNOTATION] = dump(stamps)
+        _copy_stamps(result.get("backup"), cluster, entry["name"], stamps)
         item = reports.get(entry["name"])
         if item is None:
             continue
@@ -231,6 +237,36 @@ def stamp_plan(table, cluster, result, requested, due, max_ages, now, version=CO
             item["max_age_days"] = max_ages[owner]
         if entry["action"] == "rotated":
             item["rotation"] = _reason(owner, requested, due)
+    backup = result.get("backup") or {}
+    if backup.get("action", "off") != "off":
+        held = ((cluster or {}).get("copy") or {}).get("stamps") or {}
+        stamped = backup.setdefault("stamps", {})
+        for name in backup.get("values") or {}:
+            if name not in stamped:  # not managed on this run: the copy keeps what it held
+                stamped[name] = {k: v for k, v in (held.get(name) or {}).items() if k in backup["values"][name]}
+
+
+def _copy_stamps(backup, cluster, name, stamps):
+    """The encrypted copy keeps the stamps of the values it keeps (``backup["stamps"]``), as the Secret carries them
+    after the run; a copy that holds other stamps (or none: written before it kept them) is updated, ``why`` V(age).
+    A Secret not managed on this run keeps the copy's."""
+    if not backup or backup.get("action") == "off":
+        return
+    copy = (cluster or {}).get("copy") or {}
+    held = (copy.get("stamps") or {}).get(name) or {}
+    kept = {key: stamps[key] for key in (backup.get("values") or {}).get(name, {}) if stamps.get(key)}
+    backup.setdefault("stamps", {})[name] = kept
+    if backup.get("action") == "written":
+        return
+    changed = {(c["secret"], c["key"]) for c in backup.get("changes") or []}
+    for key in sorted(set(kept) | set(held)):
+        if (
+            kept.get(key) != held.get(key)
+            and (name, key) not in changed
+            and key in (backup.get("values") or {}).get(name, {})
+        ):
+            backup.setdefault("changes", []).append({"secret": name, "key": key, "why": "age"})
+            backup["action"] = "updated"
 
 
 def _reason(owner, requested, due):

@@ -27,6 +27,7 @@ import tempfile
 
 import yaml
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
 
 try:
@@ -46,9 +47,11 @@ class BackupError(Exception):
     """A value-free sentence: what failed with the copy, naming the variable."""
 
 
-def manifests(values, types, namespace, labels):
+def manifests(values, types, namespace, labels, stamps=None):
     """The copy's documents: per Secret (in ``types``' order) that has values, a Secret manifest with them as
-    ``stringData``, annotated so that Flux creates it when missing and never overwrites it."""
+    ``stringData``, annotated so that Flux creates it when missing and never overwrites it, and with the age stamps of
+    its values (``stamps``: ``{secret: {key: stamp}}``, the annotation ``_ages.ANNOTATION`` the Secret carries; not
+    encrypted - a time and a version, no value), so that a restored value keeps its age."""
     docs = []
     # Plain str throughout: what Ansible hands over may be its own str subclasses, which yaml.safe_dump refuses.
     for name, secret_type in types.items():
@@ -64,12 +67,32 @@ def manifests(values, types, namespace, labels):
                     "name": str(name),
                     "namespace": str(namespace),
                     "labels": {str(k): str(v) for k, v in (labels or {}).items()},
-                    "annotations": dict(ANNOTATIONS),
+                    "annotations": _annotations((stamps or {}).get(name), data),
                 },
                 "stringData": {str(key): str(data[key]) for key in sorted(data)},
             }
         )
     return docs
+
+
+def _annotations(stamps, data):
+    out = dict(ANNOTATIONS)
+    kept = {str(key): dict(stamp) for key, stamp in (stamps or {}).items() if key in data and stamp}
+    if kept:
+        out[_ages.ANNOTATION] = _ages.dump(kept)
+    return out
+
+
+def stamps_of(text):
+    """``{secret: {key: stamp}}``: the age stamps the copy's manifests carry (a copy written before stamps were kept
+    in it has none: a value restored from it is then first seen at the restore)."""
+    out = {}
+    for doc in yaml.safe_load_all(text):
+        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+            found = _ages.read_stamps(doc["metadata"])
+            if found:
+                out.setdefault(str(doc["metadata"].get("name")), {}).update(found)
+    return out
 
 
 def values_of(text, path=""):
@@ -139,7 +162,7 @@ def read(path, keyfile, sops_binary=None):
             "of its recipients, or move a damaged copy away (the run then generates what the cluster lacks)."
             % (path, FILE_VAR, keyfile, KEYFILE_VAR, _sops_failure(error, []))
         ) from None
-    return {"exists": True, "values": values_of(text, path)}
+    return {"exists": True, "values": values_of(text, path), "stamps": stamps_of(text)}
 
 
 def encrypt(docs, recipients, path, sops_binary=None, known=()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import time
 
 import pytest
 
@@ -104,6 +105,34 @@ def test_rebuild_restores_every_generated_value_and_a_rotated_one(kubeconfig, na
     again = run(kubeconfig, namespace, inputs, backup)
     assert again.rc == 0, again.output[-6000:]
     assert generated(kubeconfig, namespace) == after_rotation
+
+
+STAMP = "theedgeworks.devpi/generated-at"
+
+
+def stamps(kubeconfig, namespace) -> dict:
+    """The age annotation of each Secret that holds a generated value (or its htpasswd line)."""
+    secrets = read_secrets(kubeconfig, namespace)
+    return {name: (secrets[name]["metadata"].get("annotations") or {}).get(STAMP) for name, _key in GENERATED}
+
+
+def test_a_restored_value_keeps_the_age_it_had_before_the_loss(kubeconfig, namespace, inputs, backup):
+    """Issue 18, item 2: the copy keeps each value's stamp, so a rebuild restores the stamp with the value - its age
+    is not reset to the time of the restore (which would postpone a scheduled rotation by the value's whole age)."""
+    key, copy_file, _env = backup
+    assert run(kubeconfig, namespace, inputs, backup).rc == 0
+    before = stamps(kubeconfig, namespace)
+    assert all(before.values()), before
+    docs = sops_decrypt(copy_file, key.path)
+    assert {d["metadata"]["name"]: d["metadata"]["annotations"].get(STAMP) for d in docs} == before
+
+    time.sleep(1.1)  # stamps are to the second: a restore stamped now would differ
+    lose(kubeconfig, namespace)
+    rebuilt = run(kubeconfig, namespace, inputs, backup)
+    assert rebuilt.rc == 0, rebuilt.output[-6000:]
+    assert {name: rebuilt.action(name) for name, _key in GENERATED} == {name: "restored" for name, _key in GENERATED}
+    assert stamps(kubeconfig, namespace) == before  # byte for byte
+    assert rebuilt.backup_report.get("action") == "unchanged", rebuilt.backup_report
 
 
 def test_rerun_with_the_copy_writes_nothing_and_leaves_the_file(kubeconfig, namespace, inputs, backup):

@@ -5,6 +5,8 @@ lacks, the cluster wins where both hold a value, the copy follows creations and 
 from __future__ import annotations
 
 import base64
+import json
+from datetime import datetime, timezone
 
 import pytest
 import yaml
@@ -12,8 +14,9 @@ from test_plan_step import INPUTS, _as_read
 from test_secret_plan import BASE, CLIENT, SUPPLIED, TABLE, empty_cluster
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _backup
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _backup
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import CREATE_GUARD_UID
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._version import COLLECTION_VERSION as VERSION
 
 _plan = None
 GENERATED = (("devpi-secret", "secret"), ("devpi-oauth2-proxy-secret", "cookie-secret"), (CLIENT, "password"))
@@ -32,8 +35,9 @@ def texts(result):
 
 
 def as_copy(result, exists=True):
-    """The copy as backup_read would return it after the plan's copy was written."""
-    return {"enabled": True, "exists": exists, "values": result["backup"]["values"], "error": ""}
+    """The copy as backup_read would return it after the plan's copy was written (the values and their stamps)."""
+    backup = result["backup"]
+    return {"enabled": True, "exists": exists, "values": backup["values"], "stamps": backup["stamps"], "error": ""}
 
 
 def first_run():
@@ -176,3 +180,37 @@ def test_the_file_is_replaced_through_a_0600_temporary_file(tmp_path):
     _backup.write_file(str(path), b"new")
     assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["copy.yaml"]
+
+
+def _stamps(result):
+    return {
+        w["metadata"]["name"]: w["metadata"].get("annotations", {}).get(_ages.ANNOTATION)
+        for w in result["writes"]
+        if w["kind"] == "Secret"
+    }
+
+
+def test_a_restored_value_keeps_the_stamp_the_copy_kept_with_it():
+    made = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    first = _plan.plan(TABLE, empty_cluster(), SUPPLIED, INPUTS, [], BASE, clock=lambda: made,
+                       copy={"enabled": True, "exists": False, "values": {}})  # fmt: skip
+    assert first["backup"]["stamps"]["devpi-secret"] == {"secret": {"at": "2026-01-01T00:00:00Z", "by": VERSION}}
+    backup = first["backup"]
+    docs = _backup.manifests(backup["values"], backup["types"], "devpi", {}, backup["stamps"])
+    text = yaml.safe_dump_all(docs)
+    assert _backup.stamps_of(text) == first["backup"]["stamps"] and _backup.values_of(text) == first["backup"]["values"]
+    later = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    rebuilt = _plan.plan(TABLE, empty_cluster(), SUPPLIED, INPUTS, [], BASE, clock=lambda: later, copy=as_copy(first))
+    assert _stamps(rebuilt) == _stamps(first)
+    assert rebuilt["backup"]["action"] == "unchanged"
+    assert next(r for r in rebuilt["report"] if r["name"] == "devpi-secret")["ages"]["secret"]["age_days"] == 59
+
+
+def test_a_copy_without_stamps_restores_a_first_seen_age_and_gets_the_stamps():
+    first = first_run()
+    old_copy = dict(as_copy(first), stamps={})  # written before the copy kept stamps
+    rebuilt = _plan.plan(TABLE, empty_cluster(), SUPPLIED, INPUTS, [], BASE, copy=old_copy)
+    stamp = json.loads(_stamps(rebuilt)["devpi-secret"])["secret"]
+    assert set(stamp) == {"seen", "by"}  # at least as old as the restore, not made then
+    assert rebuilt["backup"]["action"] == "updated"
+    assert {c["why"] for c in rebuilt["backup"]["changes"]} == {"age"}

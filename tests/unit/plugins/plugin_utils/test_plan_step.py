@@ -37,11 +37,14 @@ INPUTS = {
 
 
 def _as_read(plan_result, exists=True):
-    """The cluster as the read would find it after the plan's writes."""
+    """The cluster as the read would find it after the plan's writes (their age annotations included)."""
     cluster = empty_cluster(exists)
+    written = {w["metadata"]["name"]: w for w in plan_result.get("writes") or [] if w.get("kind") == "Secret"}
     for entry in plan_result["secrets"]:
         data = {k: v for k, v in entry["data"].items() if v is not None}
+        annotations = (written.get(entry["name"]) or {}).get("metadata", {}).get("annotations")
         cluster["secrets"][entry["name"]] = {
+            **({"annotations": annotations} if annotations else {}),
             "type": entry["type"],
             "uid": "u",
             "resource_version": "1",
