@@ -23,23 +23,24 @@ from tests.e2e.drivers.proc import LOOPBACK, Response
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """Connects to 127.0.0.1 instead of resolving the host; everything else (SNI, name check) uses the host."""
+    """Connects to ``address`` (127.0.0.1) instead of resolving the host; everything else (SNI, name check) uses
+    the host."""
 
-    def __init__(self, host, *a, **kw):
+    def __init__(self, host, *a, address: str = LOOPBACK, **kw):
         super().__init__(host, *a, **kw)
-        self._create_connection = lambda addr, *ca, **ckw: socket.create_connection((LOOPBACK, addr[1]), *ca, **ckw)
+        self._create_connection = lambda addr, *ca, **ckw: socket.create_connection((address, addr[1]), *ca, **ckw)
 
 
 class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, pins: dict[str, int], context: ssl.SSLContext):
+    def __init__(self, pins: dict[str, int], context: ssl.SSLContext, address: str = LOOPBACK):
         super().__init__(context=context)
-        self.pins, self.context = pins, context
+        self.pins, self.context, self.address = pins, context, address
 
     def https_open(self, req):
         host, port = req.host.rsplit(":", 1) if ":" in req.host else (req.host, "443")
         if self.pins.get(host) != int(port):
-            raise ValueError(f"{req.full_url}: only pinned names reach 127.0.0.1 over https ({self.pins})")
-        return self.do_open(_PinnedHTTPSConnection, req, context=self.context)
+            raise ValueError(f"{req.full_url}: only pinned names reach {self.address} over https ({self.pins})")
+        return self.do_open(_PinnedHTTPSConnection, req, context=self.context, address=self.address)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -57,7 +58,7 @@ class Step:
     def label(self) -> str:
         """Method and URL, the long query strings (state, codes) shortened."""
         u = urllib.parse.urlsplit(self.url)
-        where = u.hostname if u.hostname != LOOPBACK else f"keycloak:{u.port}"
+        where = u.hostname if u.scheme == "https" else f"keycloak:{u.port}"
         query = f"?{u.query}" if u.query and len(u.query) <= 24 else ("?…" if u.query else "")
         return f"{self.method} {where}{u.path}{query}"
 
@@ -70,21 +71,26 @@ class Browser:
     cafile: Path
     pins: dict[str, int]
     steps: list[Step] = field(default_factory=list)
+    #: where the pinned names connect (a Service's cluster IP for a front door in pods)
+    address: str = LOOPBACK
+    #: the hosts plain http may reach (the Keycloak of the tests; on a node's address for pods to reach it too)
+    http_hosts: tuple[str, ...] = (LOOPBACK,)
 
     def __post_init__(self):
         self.jar = http.cookiejar.CookieJar()
         self._opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}),
             urllib.request.HTTPCookieProcessor(self.jar),
-            _PinnedHTTPSHandler(self.pins, ssl.create_default_context(cafile=str(self.cafile))),
+            _PinnedHTTPSHandler(self.pins, ssl.create_default_context(cafile=str(self.cafile)), self.address),
             _NoRedirect(),
         )
 
     def request(self, method: str, url: str, *, form: dict | None = None, headers: dict | None = None) -> Response:
         """One hop: no redirect followed; 4xx/5xx come back as responses. Recorded in ``steps``."""
         u = urllib.parse.urlsplit(url)
-        if not (u.scheme == "https" and u.hostname in self.pins or u.scheme == "http" and u.hostname == LOOPBACK):
-            raise ValueError(f"not a loopback URL: {url}")
+        pinned = u.scheme == "https" and u.hostname in self.pins
+        if not (pinned or u.scheme == "http" and u.hostname in self.http_hosts):
+            raise ValueError(f"not a pinned or test URL: {url}")
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", **(headers or {})}  # as a browser
         req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310

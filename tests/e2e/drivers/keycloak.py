@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 
 from tests.e2e.drivers.browser import Browser
-from tests.e2e.drivers.proc import LOOPBACK, Response, expect
+from tests.e2e.drivers.proc import Response, expect
 
 _LOGIN_FORM = re.compile(r'<form\b[^>]*\bid="kc-form-login"[^>]*>', re.S)
 _ACTION = re.compile(r'\baction="([^"]*)"')
@@ -35,7 +35,7 @@ def login_form_action(page: Response) -> str:
 
 def submit_login(browser: Browser, page: Response, username: str, password: str) -> Response:
     """POST the credentials to the login form of ``page``; Keycloak answers 302 to the client's redirect URI."""
-    for cookie in browser.cookies_for(LOOPBACK):
+    for cookie in (c for host in browser.http_hosts for c in browser.cookies_for(host)):
         cookie.secure = False  # Keycloak 26 marks them Secure even over http: else 400 cookie_not_found
     return browser.post(login_form_action(page), {"username": username, "password": password, "credentialId": ""})
 

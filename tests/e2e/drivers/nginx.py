@@ -223,12 +223,13 @@ def pip_download(
     pin: str | None = None,
     timeout: float = 120,
     install: bool = False,
+    address: str = LOOPBACK,
 ) -> subprocess.CompletedProcess:
     """A real pip, isolated from any user config, never asking for input or keyring: `pip download -d dest`, or with
     ``install`` `pip install --target dest`. ``cert``: the CA bundle pip verifies https against; ``pin``: a host name
-    pip reaches on 127.0.0.1."""
+    pip reaches on ``address`` (127.0.0.1)."""
     python = installed.devpi_bin("python")
-    launcher = [python, "-c", _PIP_PINNED, pin, LOOPBACK] if pin else [python, "-m", "pip"]
+    launcher = [python, "-c", _PIP_PINNED, pin, address] if pin else [python, "-m", "pip"]
     # requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many CI machines) over pip's --cert.
     env = {k: v for k, v in clean_env().items() if not (cert and k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"))}
     return run(
