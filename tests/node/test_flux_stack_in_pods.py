@@ -438,7 +438,9 @@ def test_4_rotating_devpi_secret_restarts_devpi_and_its_old_tokens_die(stack):
     took("proof: rotate devpi-secret -> devpi-server restarted, Ready", t0)
     after = uids(stack.kubeconfig)
     assert after == {**before, "devpi-server": [new]}
-    assert devpi_write(stack.door, credentials, stack.token) in (401, 403)
+    refused = devpi_write(stack.door, credentials, stack.token)
+    print(f"[pods] a write with the token made before the rotation: {refused}")
+    assert refused in (401, 403)
     status, token = devpi_login(stack.door, credentials, "root", stack.root_password)
     assert status == 200 and token != stack.token
     assert devpi_write(stack.door, credentials, token) == 200
