@@ -102,7 +102,7 @@ e2e: consumers backup-tools
 	$(PY) -m pytest tests/e2e -q
 
 # default: the local control plane alone; node: the same role on the cluster with a node, verified from inside a pod
-# (tests/molecule/test_node.py: `molecule test -s node`, then verify against corrupted Secrets; prints its times;
+# (tests/molecule/test_molecule_node.py: `molecule test -s node`, then verify against corrupted Secrets; prints its times;
 # skips without root and cgroup v1); kind: only where Docker answers.
 molecule: install
 	molecule test -s default
