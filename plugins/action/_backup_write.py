@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _flux_copy
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._backup import BackupError, manifests, write
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 
 
 class ActionModule(ValueFreeAction):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("file", "recipients", "copy", "namespace", "labels"))
+    _VALID_ARGS = frozenset(("file", "recipients", "copy", "namespace", "labels", "flux_dir"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -28,14 +29,22 @@ class ActionModule(ValueFreeAction):
             written=False,
             error="",
         )
-        if not result["changed"] or self._play_context.check_mode:
-            result["written"] = True
-            return result
+        flux_dir = args.get("flux_dir") or ""
         docs = manifests(
             copy.get("values") or {}, copy.get("types") or {}, args["namespace"], args.get("labels"), copy.get("stamps")
         )
+        # The Flux-ready form (one sops file per Secret), decided from names only; written right after the copy.
+        flux = _flux_copy.plan(docs, flux_dir, copy.get("action"), copy.get("changes")) if flux_dir else None
+        if flux is not None:
+            result["flux"] = {"dir": flux_dir, "written": _flux_copy.written_names(flux), "removed": flux["remove"]}
+        if not result["changed"] or self._play_context.check_mode:
+            result["written"] = True
+            return result
+        recipients = args.get("recipients") or []
         try:
-            write(docs, args.get("recipients") or [], path)
+            write(docs, recipients, path)
+            if flux is not None:
+                _flux_copy.write(docs, flux, recipients, flux_dir)
         except BackupError as error:
             result.update(failed=True, msg=str(error), error=str(error))
         else:

@@ -312,12 +312,22 @@ AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58,}$")  # bech32: an X25519 
 def backup_problems(inputs, base):
     """The encrypted copy's inputs, when devpi_secrets_backup_file is set (resolved in ``inputs`` like the TLS paths):
     recipients to encrypt to, sops and community.sops to run, a folder to write in, and - when the copy exists, since
-    it is read before anything is written - an identity to decrypt it with."""
+    it is read before anything is written - an identity to decrypt it with; and the folder of its Flux-ready form
+    (devpi_secrets_backup_flux_dir), which needs the copy."""
     path = inputs.get("devpi_secrets_backup_file") or ""
+    flux_dir = inputs.get("devpi_secrets_backup_flux_dir") or ""
     if not path:
+        if flux_dir:
+            return [
+                "devpi_secrets_backup_flux_dir is set, but devpi_secrets_backup_file is not: the Flux-ready form is "
+                "written with the encrypted copy - set devpi_secrets_backup_file (and its recipients) too."
+            ]
         return []
     problems = []
     path = inputs["devpi_secrets_backup_file"] = resolve_path(path, base)
+    if flux_dir:
+        flux_dir = inputs["devpi_secrets_backup_flux_dir"] = resolve_path(flux_dir, base)
+        problems.extend(flux_dir_problems(flux_dir, path))
     recipients = inputs.get("devpi_secrets_backup_age_recipients") or []
     if not recipients:
         problems.append(
@@ -378,6 +388,29 @@ def audit_problems(inputs, base):
     elif not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
         problems.append("devpi_secrets_audit_report (%s): its folder %s is not a writable folder." % (path, folder))
     return problems
+
+
+def flux_dir_problems(flux_dir, copy_file):
+    """The folder of the Flux-ready form: a writable folder, or one the role can make (its parent is one), and not
+    the copy's own folder (its kustomization.yaml would sit beside the copy, which Flux cannot decrypt)."""
+    if os.path.exists(flux_dir):
+        if not os.path.isdir(flux_dir):
+            return ["devpi_secrets_backup_flux_dir (%s) is not a folder." % flux_dir]
+        if not os.access(flux_dir, os.W_OK | os.X_OK):
+            return ["devpi_secrets_backup_flux_dir (%s) is not a writable folder." % flux_dir]
+    else:
+        parent = os.path.dirname(flux_dir.rstrip(os.sep)) or os.sep
+        if not (os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)):
+            return [
+                "devpi_secrets_backup_flux_dir (%s) does not exist and cannot be made: its parent %s is not a "
+                "writable folder." % (flux_dir, parent)
+            ]
+    if os.path.normpath(flux_dir) == os.path.normpath(os.path.dirname(copy_file)):
+        return [
+            "devpi_secrets_backup_flux_dir (%s) is the folder of devpi_secrets_backup_file: give the Flux-ready form "
+            "a folder of its own (what you commit to the Flux repository)." % flux_dir
+        ]
+    return []
 
 
 def _shape(value):

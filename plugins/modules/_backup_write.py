@@ -60,6 +60,16 @@ options:
     description: Labels of the manifests.
     type: dict
     default: {}
+  flux_dir:
+    description:
+      - A folder for the Flux-ready form, written right after the copy and only with it - one file
+        C(<secret>.sops.yaml) per manifest, each encrypted by its own C(sops) run (so that each decrypts alone, as
+        Flux's kustomize-controller decrypts), and a C(kustomization.yaml) listing them. A Secret's file is written
+        when the copy is new, when its values changed or when it is missing; a file the old C(kustomization.yaml)
+        listed for a Secret no longer in the copy is removed. Made (mode 0700) when missing.
+      - Empty - the default - writes no such folder.
+    type: path
+    default: ""
 requirements:
   - The C(sops) binary (3.9 or later) on C(PATH), and the community.sops collection.
 seealso:
@@ -89,4 +99,23 @@ action:
   description: The plan's copy action (V(off), V(written), V(unchanged), V(updated)).
   returned: always
   type: str
+flux:
+  description: The Flux-ready form - its folder, the files written (in check mode - to be written) and removed.
+  returned: when O(flux_dir) is set
+  type: dict
+  contains:
+    dir:
+      description: The folder.
+      type: str
+      returned: always
+    written:
+      description: Names of the files written, the Secret files first, then C(kustomization.yaml).
+      type: list
+      elements: str
+      returned: always
+    removed:
+      description: Names of the files removed (Secrets no longer in the copy).
+      type: list
+      elements: str
+      returned: always
 """

@@ -9,8 +9,8 @@ those keys in ``stringData`` - annotated ``kustomize.toolkit.fluxcd.io/ssa: IfNo
 object and never overwrites it), encrypted by one ``sops`` run (``encrypted_regex`` ``^(data|stringData)$``) to the
 age recipients, so that ``sops decrypt FILE`` with one of their identities decrypts it whole. One run means one MAC
 over every document: a document cut out of the file alone does not verify (measured with sops 3.13.3: MAC
-mismatch), so Flux, which decrypts each manifest on its own, needs one file per manifest (README, Rebuilding a
-cluster).
+mismatch), so Flux, which decrypts each manifest on its own, needs one file per manifest: ``_flux_copy.py`` writes
+them beside the copy when ``devpi_secrets_backup_flux_dir`` is set.
 
 ``sops`` runs through community.sops' runner (``Sops.encrypt``/``Sops.decrypt``), always reading its input from
 standard input (``/dev/stdin``): no plaintext byte reaches the disk. The encrypted result is written to a temporary
@@ -165,12 +165,13 @@ def read(path, keyfile, sops_binary=None):
     return {"exists": True, "values": values_of(text, path), "stamps": stamps_of(text)}
 
 
-def encrypt(docs, recipients, path, sops_binary=None, known=()):
+def encrypt(docs, recipients, path, sops_binary=None, known=(), var=FILE_VAR, sort_keys=False):
     """The encrypted copy (bytes): the documents as one multi-document YAML text, encrypted by one sops run (one data
-    key, one MAC over every document), so that ``sops decrypt FILE`` decrypts the whole file."""
+    key, one MAC over every document), so that ``sops decrypt FILE`` decrypts the whole file. ``sort_keys``: every
+    mapping's keys in sorted order (the MAC follows the order of the values)."""
     try:
         return Sops.encrypt(
-            yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True).encode("utf-8"),
+            yaml.safe_dump_all(docs, sort_keys=sort_keys, explicit_start=True).encode("utf-8"),
             cwd=os.path.dirname(path) or ".",
             input_type="yaml",
             output_type="yaml",
@@ -179,11 +180,11 @@ def encrypt(docs, recipients, path, sops_binary=None, known=()):
     except SopsError as error:
         raise BackupError(
             "Cannot encrypt the copy %s (%s) to %s: %s."
-            % (path, FILE_VAR, RECIPIENTS_VAR, _sops_failure(error, list(known)))
+            % (path, var, RECIPIENTS_VAR, _sops_failure(error, list(known)))
         ) from None
 
 
-def write_file(path, content):
+def write_file(path, content, var=FILE_VAR):
     """``content`` into ``path`` through a temporary file of mode 0600 in the same folder, renamed into place."""
     folder = os.path.dirname(path) or "."
     handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
@@ -196,7 +197,7 @@ def write_file(path, content):
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise BackupError("Cannot write the copy %s (%s): %s." % (path, FILE_VAR, error.strerror)) from None
+        raise BackupError("Cannot write the copy %s (%s): %s." % (path, var, error.strerror)) from None
 
 
 def write(docs, recipients, path, sops_binary=None, known=()):
