@@ -137,3 +137,16 @@ def test_the_api_server_accepts_them(kubeconfig, namespace):
     devpi = next(d for d in accepted if (d["kind"], d["metadata"]["name"]) == ("Deployment", "devpi-server"))
     (volume,) = [v for v in devpi["spec"]["template"]["spec"]["volumes"] if "secret" in v]
     assert volume["secret"]["defaultMode"] == 0o400
+
+
+def test_the_fallback_kustomization_decrypts_with_sops_and_never_prunes():
+    """examples/flux/backup-fallback-kustomization.yaml: the Flux Kustomization for the folder the role writes with
+    devpi_secrets_backup_flux_dir. kustomize-controller decrypts only with `decryption.provider: sops`; `prune: false`
+    keeps the Secrets the role owns when a file or the Kustomization goes. It is not one of the stack's resources."""
+    (doc,) = [d for d in yaml.safe_load_all((EXAMPLES / "backup-fallback-kustomization.yaml").read_text()) if d]
+    assert (doc["apiVersion"], doc["kind"]) == ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+    assert doc["spec"]["decryption"]["provider"] == "sops"
+    assert doc["spec"]["decryption"]["secretRef"]["name"]
+    assert doc["spec"]["prune"] is False
+    stack = yaml.safe_load((EXAMPLES / "kustomization.yaml").read_text())
+    assert "backup-fallback-kustomization.yaml" not in stack["resources"]
