@@ -5,7 +5,9 @@ generated Secret (copy updated), the loss of the namespace and a rebuild from th
 against a damaged copy (fails before any write). Every value the cluster held after a step, every value a run made
 (the test callback's capture) and the age identity are searched - plain, base64, unpadded and URL-safe base64
 (helpers.leaks.forms_of), the htpasswd hash and its body - in every run's output, in the copy (encrypted: it holds
-none), in the copy's folder (nothing but the copy: no temporary file left) and in the runs' HOME and temp folders.
+none), in the copy's folder (nothing but the copy: no temporary file left), in the copy's Flux-ready form
+(devpi_secrets_backup_flux_dir: one file per Secret and the kustomization, nothing else) and in the runs' HOME and
+temp folders.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def test_no_plaintext_value_in_the_copy_its_folder_or_the_output(kubeconfig, nam
     copy_file = folder / "devpi.sops.yaml"
     env, temp_dirs = isolated_env(tmp_path / "env")
     env["PATH"] = sops_dir() + os.pathsep + env["PATH"]
-    variables = backup_vars(copy_file, key)
+    flux_dir = tmp_path / "flux"  # the copy's Flux-ready form (devpi_secrets_backup_flux_dir), one file per Secret
+    variables = backup_vars(copy_file, key) | {"devpi_secrets_backup_flux_dir": str(flux_dir)}
 
     needles: dict[str, str] = {}
     runs = []
@@ -56,6 +59,7 @@ def test_no_plaintext_value_in_the_copy_its_folder_or_the_output(kubeconfig, nam
 
     step("check mode", "--check")
     assert not copy_file.exists()
+    assert not flux_dir.exists()
     step("first run")
     step("re-run")
     step("rotate all", extra={"devpi_secrets_rotate": "all"})
@@ -79,17 +83,32 @@ def test_no_plaintext_value_in_the_copy_its_folder_or_the_output(kubeconfig, nam
     output_leaks = {label: find_leaks(run.output, needles) for label, run in runs}
     output_leaks = {k: v for k, v in output_leaks.items() if v}
     copy_leaks = find_leaks(copy_file.read_text(), needles)
+    flux_leaks = {p.name: find_leaks(p.read_text(), needles) for p in flux_dir.iterdir()}
+    flux_leaks = {k: v for k, v in flux_leaks.items() if v}
     left = sorted(p.name for p in folder.iterdir())
+    flux_left = sorted(p.name for p in flux_dir.iterdir())
     files = scan_files(
-        [*temp_dirs, work, folder], needles, {p.resolve() for p in work.glob("vars-*.json")} | {key.path.resolve()}
+        [*temp_dirs, work, folder, flux_dir],
+        needles,
+        {p.resolve() for p in work.glob("vars-*.json")} | {key.path.resolve()},
     )
     print(
         f"\n[hardening] backup leaks: {len(runs)} runs searched for {len(set(needles.values()))} distinct value "
         f"forms; output: {output_leaks or 'none'}; copy: {copy_leaks or 'none'}; files: {files or 'none'}; "
-        f"copy folder: {left}"
+        f"copy folder: {left}; flux folder: {flux_left}, leaks {flux_leaks or 'none'}"
     )
     assert output_leaks == {}
     assert copy_leaks == []
+    assert flux_leaks == {}
+    # one file per Secret and the kustomization; no temporary file left behind
+    assert flux_left == [
+        "devpi-basic-auth-client.sops.yaml",
+        "devpi-basic-auth.sops.yaml",
+        "devpi-oauth2-proxy-secret.sops.yaml",
+        "devpi-secret.sops.yaml",
+        "kustomization.yaml",
+    ]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in flux_dir.iterdir())
     assert left == ["damaged.sops.yaml", "devpi.sops.yaml"]  # no temporary file left behind
     assert copy_file.stat().st_mode & 0o777 == 0o600
     assert files == []
