@@ -33,16 +33,20 @@ class ActionModule(ValueFreeAction):
         docs = manifests(
             copy.get("values") or {}, copy.get("types") or {}, args["namespace"], args.get("labels"), copy.get("stamps")
         )
-        # The Flux-ready form (one sops file per Secret), decided from names only; written right after the copy.
+        # The Flux-ready form (one sops file per Secret), decided from names only; written right after the copy, or
+        # alone when the copy is unchanged but the folder lacks a file.
         flux = _flux_copy.plan(docs, flux_dir, copy.get("action"), copy.get("changes")) if flux_dir else None
+        copy_changes = result["changed"]
         if flux is not None:
             result["flux"] = {"dir": flux_dir, "written": _flux_copy.written_names(flux), "removed": flux["remove"]}
+            result["changed"] = copy_changes or bool(result["flux"]["written"] or flux["remove"])
         if not result["changed"] or self._play_context.check_mode:
             result["written"] = True
             return result
         recipients = args.get("recipients") or []
         try:
-            write(docs, recipients, path)
+            if copy_changes:
+                write(docs, recipients, path)
             if flux is not None:
                 _flux_copy.write(docs, flux, recipients, flux_dir)
         except BackupError as error:

@@ -41,6 +41,7 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     role_password_problem,
     token_problem,
 )
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _flux_copy
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._ages import max_age_problems
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 
@@ -263,6 +264,10 @@ class ActionModule(ValueFreeAction):  # an exception becomes a value-free failur
             password_given=password is not None,
             client_secret_given=client_secret is not None,
             keycloak=bool(keycloak_url),
+            # The copy's Flux-ready form lacks a file (the folder was just given, or a file was lost): this run writes
+            # it from the copy even when the copy does not change (see _flux_copy.incomplete).
+            flux_incomplete=bool(inputs.get("devpi_secrets_backup_file"))
+            and _flux_copy.incomplete(inputs.get("devpi_secrets_backup_flux_dir") or ""),
             tls=tls,
         )
         if warnings:

@@ -62,7 +62,8 @@ options:
     default: {}
   flux_dir:
     description:
-      - A folder for the Flux-ready form, written right after the copy and only with it - one file
+      - A folder for the Flux-ready form, written right after the copy (or alone, when the copy does not change but
+        the folder lacks a file) - one file
         C(<secret>.sops.yaml) per manifest, each encrypted by its own C(sops) run (so that each decrypts alone, as
         Flux's kustomize-controller decrypts), and a C(kustomization.yaml) listing them. A Secret's file is written
         when the copy is new, when its values changed or when it is missing; a file the old C(kustomization.yaml)

@@ -10,7 +10,8 @@ cannot use it. This form holds the same manifests, each encrypted by its own sop
 the same ``encrypted_regex``, one file ``<secret>.sops.yaml`` each, and a ``kustomization.yaml`` listing them: the
 folder a user commits to the Flux repository (its Flux Kustomization needs ``decryption: provider: sops``).
 
-It is written with the copy and only then (the copy changed: a re-run writes nothing), with the copy's guarantees:
+It is written with the copy (when the copy is written or updated) and when the folder lacks a file (it was just given
+or a file was lost: written from the copy as it is); a re-run writes nothing. The copy's guarantees hold:
 values reach sops on standard input, each file is a temporary file of mode 0600 in the folder renamed into place.
 ``plan`` decides which files to write and remove (value-free: names only); ``write`` does it.
 """
@@ -62,24 +63,32 @@ def listed(folder):
     return [r for r in resources if isinstance(r, str) and r.endswith(SUFFIX) and os.path.basename(r) == r]
 
 
+def incomplete(folder):
+    """Whether the folder lacks its ``kustomization.yaml`` or a file it lists - read before anything is written, so
+    that a run writes the form from the copy even when the copy does not change (the folder was just given, or a file
+    of it was lost). ``False`` without a folder name."""
+    if not folder:
+        return False
+    if not os.path.isfile(os.path.join(folder, KUSTOMIZATION)):
+        return True
+    return any(not os.path.isfile(os.path.join(folder, name)) for name in listed(folder))
+
+
 def plan(docs, folder, action, changes):
     """Which files of ``folder`` to write and remove - names only, in a stable order.
 
-    ``docs``: the copy's manifests; ``action``: the copy's (``written``/``updated`` write; anything else writes
-    nothing); ``changes``: the copy's value changes (``{secret, key, why}``). A Secret's file is written when the copy
-    is new, when one of its values changed, or when the file is missing (an ``updated`` copy without changes only
-    dropped keys: every file is written); the kustomization when its text differs; a file the old kustomization
-    listed for a Secret no longer in the copy is removed."""
-    if action not in ("written", "updated"):
-        return {"write": [], "kustomization": False, "remove": []}
+    ``docs``: the copy's manifests; ``action``: the copy's; ``changes``: the copy's value changes
+    (``{secret, key, why}``). A Secret's file is written when the copy is ``written`` (new), when one of its values
+    changed (an ``updated`` copy without changes only dropped keys: every file is written), or when the file is
+    missing - also when the copy is ``unchanged``; the kustomization when its text differs; a file the old
+    kustomization listed for a Secret no longer in the copy is removed. Unchanged copy, complete folder: nothing."""
     changed = {change["secret"] for change in changes or ()}
-    if not changed:
-        action = "written"
+    every = action == "written" or (action == "updated" and not changed)
     wanted = [file_name(doc["metadata"]["name"]) for doc in docs]
     write = [
         file_name(doc["metadata"]["name"])
         for doc in docs
-        if action == "written"
+        if every
         or doc["metadata"]["name"] in changed
         or not os.path.isfile(os.path.join(folder, file_name(doc["metadata"]["name"])))
     ]

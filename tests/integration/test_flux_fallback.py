@@ -183,3 +183,37 @@ def test_the_flux_folder_is_checked_before_any_write(kubeconfig, namespace, inpu
     assert "devpi_secrets_backup_flux_dir" in failed.output
     assert writes_between(writes, api_writes(kubeconfig)) == {}
     assert not flux_dir.exists()
+
+
+def test_a_folder_set_for_an_existing_copy_is_written_without_touching_the_copy(kubeconfig, namespace, inputs, backup):
+    """devpi_secrets_backup_flux_dir given after the copy exists (or the folder lost): the next run writes the folder
+    from the copy as it is - no API write, the copy's bytes and mtime kept - and the run after it writes nothing."""
+    key, copy_file, flux_dir, env = backup
+    assert run_site(kubeconfig, namespace, inputs, extra=backup_vars(copy_file, key), env=env).rc == 0
+    copy_stat, copy_bytes = copy_file.stat(), copy_file.read_bytes()
+    writes = api_writes(kubeconfig)
+    added = run(kubeconfig, namespace, inputs, backup)
+    assert added.rc == 0, added.output[-6000:]
+    assert writes_between(writes, api_writes(kubeconfig)) == {}
+    assert added.backup_report.get("action") == "unchanged", added.backup_report
+    expected = sorted(["kustomization.yaml", *("%s.sops.yaml" % name for name in FLUX_SECRETS)])
+    assert sorted(added.backup_report["flux"]["written"]) == expected
+    assert flux_files(flux_dir) == expected
+    assert (copy_file.read_bytes(), copy_file.stat().st_mtime_ns) == (copy_bytes, copy_stat.st_mtime_ns)
+    copy = copy_values(sops_decrypt(copy_file, key.path))
+    for name in FLUX_SECRETS:
+        stored = decrypt_alone(flux_dir / ("%s.sops.yaml" % name), key.path)["stringData"]
+        assert stored == {k: v for (secret, k), v in copy.items() if secret == name}
+
+    # A lost file is written again, alone; then nothing.
+    (flux_dir / "devpi-secret.sops.yaml").unlink()
+    before = stamps(flux_dir)
+    again = run(kubeconfig, namespace, inputs, backup)
+    assert again.rc == 0, again.output[-6000:]
+    assert again.backup_report["flux"]["written"] == ["devpi-secret.sops.yaml"]
+    assert {n: v for n, v in stamps(flux_dir).items() if n != "devpi-secret.sops.yaml"} == before
+    settled = stamps(flux_dir)
+    rerun = run(kubeconfig, namespace, inputs, backup)
+    assert rerun.rc == 0 and rerun.recap.get("changed") == 0, rerun.output[-6000:]
+    assert rerun.backup_report["flux"]["written"] == []
+    assert stamps(flux_dir) == settled

@@ -25,13 +25,29 @@ def written(folder, names):
     (folder / _flux_copy.KUSTOMIZATION).write_text(_flux_copy.kustomization_text(docs()))
 
 
-def test_nothing_is_written_unless_the_copy_is():
-    for action in ("off", "unchanged"):
-        assert _flux_copy.plan(docs(), "/nonexistent", action, []) == {
-            "write": [],
-            "kustomization": False,
-            "remove": [],
-        }
+def test_an_unchanged_copy_writes_nothing_into_a_complete_folder(tmp_path):
+    folder = tmp_path / "flux"
+    written(folder, TYPES)
+    assert not _flux_copy.incomplete(str(folder))
+    assert _flux_copy.plan(docs(), str(folder), "unchanged", []) == {"write": [], "kustomization": False, "remove": []}
+
+
+def test_an_unchanged_copy_fills_a_new_folder_or_a_lost_file(tmp_path):
+    folder = tmp_path / "flux"
+    assert _flux_copy.incomplete(str(folder))
+    assert _flux_copy.plan(docs(), str(folder), "unchanged", []) == {
+        "write": ["devpi-secret.sops.yaml", "devpi-oauth2-proxy-secret.sops.yaml"],
+        "kustomization": True,
+        "remove": [],
+    }
+    written(folder, ["devpi-oauth2-proxy-secret"])  # devpi-secret's file lost
+    assert _flux_copy.incomplete(str(folder))
+    assert _flux_copy.plan(docs(), str(folder), "unchanged", []) == {
+        "write": ["devpi-secret.sops.yaml"],
+        "kustomization": False,
+        "remove": [],
+    }
+    assert not _flux_copy.incomplete("")  # no folder given
 
 
 def test_a_new_copy_writes_every_file_and_the_kustomization(tmp_path):
