@@ -108,13 +108,15 @@ molecule: install
 	molecule test -s default
 	$(PY) -m pytest tests/molecule -q -s --durations=0
 
+# Each stage prints its wall time (=== [make test] ...).
 test: install consumers backup-tools node
-	$(MAKE) lint
+	t=$$(date +%s) && $(MAKE) lint && echo "=== [make test] lint, sanity, changelog: $$(( $$(date +%s) - t ))s"
 	# first: it makes the venvs tests/packaging/test_dependency_floors.py reads; the row of the main venv's ansible is
 	# left out (the full suite below runs on it)
-	$(PY) tools/matrix.py --except-main
-	$(PY) -m pytest tests -q -s --durations=15 --ignore=tests/molecule
-	$(MAKE) molecule
+	t=$$(date +%s) && $(PY) tools/matrix.py --except-main && echo "=== [make test] matrix: $$(( $$(date +%s) - t ))s"
+	t=$$(date +%s) && $(PY) -m pytest tests -q -s --durations=15 --ignore=tests/molecule && \
+	  echo "=== [make test] pytest: $$(( $$(date +%s) - t ))s"
+	t=$$(date +%s) && $(MAKE) molecule && echo "=== [make test] molecule: $$(( $$(date +%s) - t ))s"
 
 # Wall time and API writes of site.yml (first run, re-run, rotation), printed; asserts nothing.
 bench: install
