@@ -71,3 +71,33 @@ def test_paths_are_resolved_from_the_playbook_directory(tmp_path):
     check_inputs.backup_problems(inputs, str(tmp_path))
     assert inputs["devpi_secrets_backup_file"] == str(tmp_path / "copy.yaml")
     assert inputs["devpi_secrets_backup_age_keyfile"] == str(tmp_path / "age.key")
+
+
+# devpi_secrets_backup_flux_dir (the copy's Flux-ready form, plugin_utils/_flux_copy.py)
+def test_the_flux_folder_needs_the_copy(tmp_path):
+    (needs,) = problems(tmp_path, backup_file="", backup_flux_dir="flux")
+    assert needs.startswith("devpi_secrets_backup_flux_dir is set") and "devpi_secrets_backup_file" in needs
+
+
+def test_the_flux_folder_exists_or_can_be_made(tmp_path):
+    copy = {"backup_file": "copy.yaml", "backup_age_recipients": [RECIPIENT]}
+    assert problems(tmp_path, backup_flux_dir="flux", **copy) == []  # made by the run: its parent exists
+    (tmp_path / "flux").mkdir()
+    assert problems(tmp_path, backup_flux_dir="flux", **copy) == []
+    (no_parent,) = problems(tmp_path, backup_flux_dir="no/such/flux", **copy)
+    assert no_parent.startswith("devpi_secrets_backup_flux_dir (%s/no/such/flux)" % tmp_path)
+    (tmp_path / "file").write_text("x")
+    (not_a_folder,) = problems(tmp_path, backup_flux_dir="file", **copy)
+    assert not_a_folder.startswith("devpi_secrets_backup_flux_dir")
+    (same,) = problems(tmp_path, backup_flux_dir=".", **copy)
+    assert same.startswith("devpi_secrets_backup_flux_dir") and "devpi_secrets_backup_file" in same
+
+
+def test_the_flux_folder_is_resolved_from_the_playbook_directory(tmp_path):
+    inputs = {
+        "devpi_secrets_backup_file": "copy.yaml",
+        "devpi_secrets_backup_age_recipients": [RECIPIENT],
+        "devpi_secrets_backup_flux_dir": "flux",
+    }
+    assert check_inputs.backup_problems(inputs, str(tmp_path)) == []
+    assert inputs["devpi_secrets_backup_flux_dir"] == str(tmp_path / "flux")

@@ -3,7 +3,6 @@ check_inputs' rules for devpi_secrets_backup_flux_dir."""
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _backup, _flux_copy
@@ -117,47 +116,3 @@ def test_only_plain_file_names_listed_by_the_kustomization_are_removable(tmp_pat
 
 
 # check_inputs' rules (imported when the tests run: see test_backup_inputs.py)
-check_inputs = None
-
-
-@pytest.fixture
-def inputs_module(monkeypatch):
-    global check_inputs
-    from ansible_collections.theedgeworks.devpi.plugins.action import _check_inputs as module
-
-    check_inputs = module
-    monkeypatch.setattr(check_inputs.shutil, "which", lambda name: "/usr/bin/" + name)
-
-
-def problems(tmp_path, **values):
-    inputs = {"devpi_secrets_" + name: value for name, value in values.items()}
-    return check_inputs.backup_problems(inputs, str(tmp_path))
-
-
-def test_the_flux_folder_needs_the_copy(tmp_path, inputs_module):
-    (needs,) = problems(tmp_path, backup_file="", backup_flux_dir="flux")
-    assert needs.startswith("devpi_secrets_backup_flux_dir is set") and "devpi_secrets_backup_file" in needs
-
-
-def test_the_flux_folder_exists_or_can_be_made(tmp_path, inputs_module):
-    copy = {"backup_file": "copy.yaml", "backup_age_recipients": [RECIPIENT]}
-    assert problems(tmp_path, backup_flux_dir="flux", **copy) == []  # made by the run: its parent exists
-    (tmp_path / "flux").mkdir()
-    assert problems(tmp_path, backup_flux_dir="flux", **copy) == []
-    (no_parent,) = problems(tmp_path, backup_flux_dir="no/such/flux", **copy)
-    assert no_parent.startswith("devpi_secrets_backup_flux_dir (%s/no/such/flux)" % tmp_path)
-    (tmp_path / "file").write_text("x")
-    (not_a_folder,) = problems(tmp_path, backup_flux_dir="file", **copy)
-    assert not_a_folder.startswith("devpi_secrets_backup_flux_dir")
-    (same,) = problems(tmp_path, backup_flux_dir=".", **copy)
-    assert same.startswith("devpi_secrets_backup_flux_dir") and "devpi_secrets_backup_file" in same
-
-
-def test_the_flux_folder_is_resolved_from_the_playbook_directory(tmp_path, inputs_module):
-    inputs = {
-        "devpi_secrets_backup_file": "copy.yaml",
-        "devpi_secrets_backup_age_recipients": [RECIPIENT],
-        "devpi_secrets_backup_flux_dir": "flux",
-    }
-    assert check_inputs.backup_problems(inputs, str(tmp_path)) == []
-    assert inputs["devpi_secrets_backup_flux_dir"] == str(tmp_path / "flux")
