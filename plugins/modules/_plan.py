@@ -7,22 +7,29 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: _plan
-short_description: "[INTERNAL] Decide every Secret of the devpi_secrets role"
+short_description: "[INTERNAL] Check the inputs, read, and decide every Secret of the devpi_secrets role"
 version_added: 3.0.0
 description:
   - B(Internal to the theedgeworks.devpi.devpi_secrets role:) call the role, not this plugin. Its options
     and results change with the role, in any release, without deprecation.
-  - The decide step of the P(theedgeworks.devpi.devpi_secrets#role) role, computed once, in the controller process
-    (an action plugin). Internal to that role - its options and results follow the role and may change in any release;
-    use the role, or the M(theedgeworks.devpi.random_b64) and M(theedgeworks.devpi.htpasswd_bcrypt) modules.
-  - Adds to the rotation set every Secret whose generated value is older than its maximum age
-    (C(max_age_days) of O(inputs); the age is in the C(theedgeworks.devpi/generated-at) annotation the read returns),
-    and stamps the writes with the ages of their generated values (C(plugins/plugin_utils/_ages.py)).
-  - Draws every generated value that is missing, invalid or rotated (the body of M(theedgeworks.devpi.random_b64)),
-    keeps or makes the basic-auth line (the body of M(theedgeworks.devpi.htpasswd_bcrypt)), and decides per Secret
-    the action, the data and the writes (C(plugins/plugin_utils/_secret_plan.py)).
-  - Never fails with text from outside; a failure of a body is returned in RV(problems), scrubbed of the supplied
-    values. Its result holds Secret data - run it with C(no_log).
+  - The validate, read and decide steps of the P(theedgeworks.devpi.devpi_secrets#role) role in one task, in the
+    controller process (an action plugin); each step runs only when the ones before found no problem.
+  - Validate - reads the role's variables from the task's variables by the names in the role's
+    C(meta/argument_specs.yml) and converts each to the type given there, as Ansible's C(type) conversions do
+    (C(-e name=false) is the string V(false) until here, V(false) after). Applies the collection's input rules (those
+    of its modules, C(plugins/module_utils/rules.py)), checks the TLS pair (a pair, covering the host, in date) and
+    the Python libraries of the controller. Relative paths are taken from the playbook's directory. Every problem
+    names its variable, never a value (C(plugins/plugin_utils/_inputs.py)).
+  - Read - with C(devpi_secrets_keycloak_url), the Keycloak client and its secret with one login; the namespace, one
+    GET per Secret and, with C(devpi_secrets_restart_consumers), the workloads of the namespace
+    (P(theedgeworks.devpi._cluster_state#lookup), called in-process); the encrypted copy
+    (P(theedgeworks.devpi._backup_read#lookup)); the TLS files.
+  - Decide - adds to the rotation set every Secret whose generated value is older than its maximum age, draws every
+    generated value that is missing, invalid or rotated (the body of M(theedgeworks.devpi.random_b64)), keeps or makes
+    the basic-auth line (the body of M(theedgeworks.devpi.htpasswd_bcrypt)), and decides per Secret the action, the
+    data and the writes (C(plugins/plugin_utils/_plan.py), C(_secret_plan.py)); and whether the write phase runs.
+  - Never fails with text from outside; what stops the run is returned in RV(problems), value-free. Its result holds
+    Secret data - run it with C(no_log).
 author:
   - The Edgeworks platform team (!UNKNOWN)
 extends_documentation_fragment:
@@ -44,67 +51,81 @@ options:
     type: list
     elements: dict
     required: true
-  cluster:
-    description: What P(theedgeworks.devpi._cluster_state#lookup) read.
-    type: dict
-    required: true
-  supplied:
-    description: The user-supplied values by the table's C(input) names; an input not given is left out.
-    type: dict
-    default: {}
-  inputs:
-    description: The inputs as M(theedgeworks.devpi._check_inputs) returned them (C(inputs)).
-    type: dict
-    required: true
-  rotate:
-    description: The Secrets rotated on this run (names).
-    type: list
-    elements: str
-    default: []
   base_labels:
     description: Labels every Secret carries.
     type: dict
     default: {}
-  copy:
+  pass:
     description:
-      - The encrypted copy of the generated values as P(theedgeworks.devpi._backup_read#lookup) read it (C(enabled),
-        C(exists), C(values)). A generated value the cluster lacks is restored from it instead of drawn; where both
-        hold one, the cluster's wins and RV(backup) says the copy must follow.
+      - V(1), or V(2) for the second pass after a create lost a race to another run (nothing is rotated again,
+        Keycloak is not read again).
+    type: int
+    default: 1
+  earlier:
+    description: On the second pass, the first pass's C(keycloak_read), C(keycloak) and C(outcome).
     type: dict
     default: {}
-  tls:
+  argument_spec:
     description:
-      - The certificate's public facts as M(theedgeworks.devpi._check_inputs) returned them (C(tls)); in audit mode
-        (C(inputs.audit)), a certificate within C(inputs.tls_expiry_warning_days) of its end is a finding.
-    type: dict
-    default: {}
-  keycloak:
-    description:
-      - The Keycloak client's plan (P(theedgeworks.devpi._keycloak_plan#filter)) when it was read; in audit mode,
-        each entry it lacks is a finding.
-    type: dict
-    default: {}
+      - Path of the argument spec that names the inputs; default the calling role's C(meta/argument_specs.yml).
+    type: path
 requirements:
-  - bcrypt (Python library) in the environment that runs ansible-playbook.
+  - cryptography, kubernetes and bcrypt (Python libraries) in the environment that runs ansible-playbook.
 seealso:
   - module: theedgeworks.devpi.random_b64
   - module: theedgeworks.devpi.htpasswd_bcrypt
 """
 
 EXAMPLES = r"""
-- name: Plan the writes (as the devpi_secrets role does)
+- name: Check the inputs, read, and plan the writes (as the devpi_secrets role does)
   theedgeworks.devpi._plan:
     table: "{{ _devpi_secrets_table }}"
-    cluster: "{{ _devpi_secrets_cluster }}"
-    supplied: "{{ _devpi_secrets_supplied }}"
-    inputs: "{{ _devpi_secrets_checked.inputs }}"
-    rotate: [devpi-secret]
+    base_labels: "{{ _devpi_secrets_base_labels }}"
   register: _devpi_secrets_plan
   failed_when: false
   no_log: true
 """
 
 RETURN = r"""
+inputs:
+  description: Every input but the four secrets, by its name without C(devpi_secrets_), converted and paths resolved.
+  returned: always
+  type: dict
+checked:
+  description:
+    - C(rotate), C(password_given), C(client_secret_given), C(keycloak), C(flux_incomplete), C(tls) (value-free).
+  returned: always
+  type: dict
+write:
+  description:
+    - Whether the write phase runs (the cluster, the Keycloak client or the encrypted copy needs a write; never in
+      an audit).
+  returned: always
+  type: bool
+copy_due:
+  description: Whether the encrypted copy or its Flux-ready form is to be written.
+  returned: always
+  type: bool
+namespace_exists:
+  description: Whether the namespace existed when it was read.
+  returned: always
+  type: bool
+keycloak:
+  description:
+    - The Keycloak client's plan (C(changes), C(redirect_uris), C(web_origins), the entries added), value-free; empty
+      without Keycloak.
+  returned: always
+  type: dict
+keycloak_read:
+  description: The Keycloak read (holds the client secret and the token of the login); empty without Keycloak.
+  returned: always
+  type: dict
+outcome:
+  description:
+    - The value-free outcome of this pass if it writes nothing (C(secrets), C(errors), C(raced), C(warnings),
+      C(restarts), C(mount_warnings)).
+  returned: success
+  type: dict
 problems:
   description: What stops the run before any write, each a value-free sentence.
   returned: always

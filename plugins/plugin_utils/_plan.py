@@ -28,6 +28,7 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_mod
     ControllerModule,
     value_free_failure,
 )
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._keycloak_client import keycloak_plan
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._scrub import scrub
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import (
     draw_args,
@@ -38,6 +39,7 @@ from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan im
     stored_text,
     with_copy,
 )
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._write_outcome import secret_report
 
 #: the loop variable the results are registered under, as a task loop would (secret_plan reads it)
 LOOP_VAR = "_devpi_secrets_key"
@@ -293,3 +295,168 @@ def plan(
         # Nothing of it is sent: the YAML skips the writes in audit mode, and there are none to send either.
         result.update(changes=False, writes=[], writes_after=[], deletes=[], restarts=[], problems=[])
     return result
+
+
+# --------------------------------------------------------------------------- the whole step: validate, read, decide
+
+#: what the role's tasks read of the checks besides the inputs (value-free)
+CHECKED = ("rotate", "password_given", "client_secret_given", "keycloak", "flux_incomplete", "tls")
+
+
+def keycloak_auth(inputs, secrets):
+    """How the Keycloak client is read: the realm and client to log in with, and the one way in that was given."""
+    return {
+        "auth_realm": inputs.get("keycloak_auth_realm") or inputs.get("keycloak_realm"),
+        "auth_client_id": inputs.get("keycloak_auth_client_id") or "admin-cli",
+        "auth_client_secret": secrets.get("keycloak_auth_client_secret") or None,
+        "auth_username": inputs.get("keycloak_auth_username") or None,
+        "auth_password": secrets.get("keycloak_auth_password") or None,
+        "validate_certs": inputs.get("keycloak_validate_certs", True),
+    }
+
+
+def read_keycloak(inputs, secrets, checked, read=None):
+    """``(read, plan)``: the Keycloak client and its secret as read (one login; holds the secret and the token), and
+    what it must get (``_keycloak_client.keycloak_plan``, value-free, with its ``problems``). ``read``: default
+    ``_keycloak_read.read_client``, imported only here (a run without Keycloak does not pay for its imports)."""
+    if read is None:
+        from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._keycloak_read import read_client as read
+    found = read(
+        inputs["keycloak_url"], inputs["keycloak_realm"], inputs["oauth2_client_id"], keycloak_auth(inputs, secrets)
+    )
+    scrub_these = [
+        secrets.get(name) or ""
+        for name in ("keycloak_auth_client_secret", "keycloak_auth_password", "oauth2_client_secret")
+    ]
+    decided = keycloak_plan(
+        found,
+        inputs["tls_host"],
+        inputs["oauth2_client_id"],
+        inputs["keycloak_realm"],
+        inputs["keycloak_url"],
+        secrets.get("oauth2_client_secret") or "",
+        scrub_these,
+        secret_given=checked["client_secret_given"],
+    )
+    return found, decided
+
+
+def _file_text(path, variable):
+    """A TLS file's text, as checked moments ago; ``(text, problem)``."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8"), ""
+    except (OSError, UnicodeDecodeError) as error:
+        return None, "Cannot read %s (%s): %s." % (variable, path, getattr(error, "strerror", None) or "not UTF-8")
+
+
+def supplied_values(inputs, secrets, checked, keycloak_found):
+    """``(supplied, problems)``: the user-supplied values by the table's ``input`` names - an input not given is left
+    out - and the TLS files, read by the absolute paths the checks resolved (the file checked is the file written)."""
+    cert, cert_problem = _file_text(inputs["tls_cert_file"], "devpi_secrets_tls_cert_file")
+    key, key_problem = _file_text(inputs["tls_key_file"], "devpi_secrets_tls_key_file")
+    supplied = {
+        "tls_cert": cert,
+        "tls_key": key,
+        "oauth2_client_id": inputs["oauth2_client_id"],
+        "oauth2_client_secret": secrets.get("oauth2_client_secret")
+        if checked["client_secret_given"]
+        else (keycloak_found or {}).get("secret"),
+        "basic_auth_user": inputs["basic_auth_user"],
+    }
+    if checked["password_given"]:
+        supplied["basic_auth_password"] = secrets["basic_auth_password"]
+    return supplied, [problem for problem in (cert_problem, key_problem) if problem]
+
+
+def run_plan(
+    table,
+    checked,
+    base_labels,
+    *,
+    read_cluster,
+    read_copy,
+    pass_number=1,
+    earlier=None,
+    check_mode=False,
+    diff=False,
+    clock=None,
+    keycloak_reader=None,
+):
+    """validate -> read -> decide, each step only when the ones before found no problem; never raises for a
+    problem, never reads what a problem makes pointless.
+
+    ``checked``: ``_inputs.check``'s result. ``read_cluster`` and ``read_copy``: the ``_cluster_state`` and
+    ``_backup_read`` lookups (called with their options). ``pass_number`` 2: the second pass after a lost create race -
+    nothing is rotated again, Keycloak is not read again (``earlier``: the first pass's ``keycloak_read``,
+    ``keycloak`` and ``outcome``, which this pass's ``outcome`` adds to).
+
+    Returns the plan (``plan``) and: ``inputs`` (public, converted), ``checked`` (value-free facts of the checks),
+    ``keycloak`` (the Keycloak client's plan, value-free; {} without Keycloak) and ``keycloak_read`` (its read: the
+    token and the secret), ``outcome`` (the value-free outcome of the pass if it writes nothing), ``copy_due`` (the
+    encrypted copy or its Flux-ready form is to be written), ``namespace_exists``, and ``write``: the write phase
+    runs - something is to be written to the cluster, Keycloak or the copy, and this is no audit. Every decision the
+    role's YAML acts on is made here.
+    """
+    earlier = earlier or {}
+    inputs = checked.get("inputs") or {}
+    secrets = checked.get("secrets") or {}
+    notices = list(checked.get("warnings") or [])
+    facts = {
+        "inputs": inputs,
+        "checked": {name: checked.get(name) for name in CHECKED},
+        "keycloak": earlier.get("keycloak") or {},
+        "keycloak_read": earlier.get("keycloak_read") or {},
+        "copy_due": False,
+        "namespace_exists": False,
+        "write": False,
+    }
+
+    def stop(problems):
+        return dict(_stopped(problems), outcome={}, module_warnings=notices, **facts)
+
+    if checked.get("problems"):
+        return stop(list(checked["problems"]))
+    if checked["keycloak"] and pass_number == 1:
+        facts["keycloak_read"], facts["keycloak"] = read_keycloak(inputs, secrets, checked, keycloak_reader)
+        if facts["keycloak"]["problems"]:
+            return stop(list(facts["keycloak"]["problems"]))
+    supplied, problems = supplied_values(inputs, secrets, checked, facts["keycloak_read"])
+    if problems:
+        return stop(problems)
+    cluster = read_cluster(
+        namespace=inputs["namespace"],
+        names=[row["name"] for row in table],
+        kubeconfig=inputs.get("kubeconfig") or "",
+        context=inputs.get("context") or "",
+        validate_certs=inputs.get("validate_certs", True),
+        workloads=bool(inputs.get("restart_consumers")),
+    )
+    facts["namespace_exists"] = bool((cluster.get("namespace") or {}).get("exists"))
+    copy = read_copy(file=inputs.get("backup_file") or "", keyfile=inputs.get("backup_age_keyfile") or "")
+    decided = plan(
+        table,
+        cluster,
+        supplied,
+        inputs,
+        list(checked["rotate"]) if pass_number == 1 else [],
+        base_labels,
+        check_mode=check_mode,
+        diff=diff,
+        clock=clock,
+        copy=copy,
+        tls=checked.get("tls") or None,
+        keycloak=facts["keycloak"] if checked["keycloak"] else None,
+    )
+    decided["module_warnings"] = notices + [w for w in decided.get("module_warnings", []) if w not in notices]
+    if decided["problems"]:
+        return dict(decided, outcome={}, **facts)
+    facts["copy_due"] = decided["backup"]["action"] in ("written", "updated") or bool(checked["flux_incomplete"])
+    if pass_number == 1:
+        facts["write"] = not inputs.get("audit") and bool(
+            decided["changes"] or facts["keycloak"].get("changes") or facts["copy_due"]
+        )
+    else:
+        facts["write"] = bool(decided["changes"])
+    outcome = secret_report(decided, {}, {}, {}, check_mode, earlier.get("outcome") or None)
+    return dict(decided, outcome=outcome, **facts)

@@ -1,6 +1,6 @@
 """Test-only callback: run commands synchronously when a named task starts (deterministic fault injection).
 
-HARDENING_HOOK_TASK  the task name to wait for (suffix match, e.g. "Plan the writes")
+HARDENING_HOOK_TASK  the task name to wait for (suffix match; tests/helpers/role_tasks.py names them)
 HARDENING_HOOK_CMDS  JSON list of argv lists, run one after the other before that task runs (once)
 HARDENING_HOOK_LOG   optional file: each command's rc and output are appended to it
 

@@ -25,7 +25,7 @@ from hardening_support import (
 
 from helpers.kube import cluster, kubectl
 from helpers.leaks import forms_of
-from helpers.role_tasks import PLAN_THE_WRITES
+from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.secret_data import dec, htpasswd_verifies
 from helpers.site import (
     BASE_SECRET_NAMES,
@@ -124,7 +124,7 @@ def test_secret_changed_between_read_and_write_is_reported_not_overwritten(kubec
         "hardening.theedgeworks.ai/touched=yes",
     ]
     env = env_with_callback(
-        HARDENING_HOOK_TASK=PLAN_THE_WRITES, HARDENING_HOOK_CMDS=json.dumps([touch]), HARDENING_HOOK_LOG=str(log)
+        HARDENING_HOOK_TASK=CHECK_THE_PLAN, HARDENING_HOOK_CMDS=json.dumps([touch]), HARDENING_HOOK_LOG=str(log)
     )
     run = run_site(
         kubeconfig, namespace, inputs, "-vvv", "--diff", extra={"devpi_secrets_rotate": ["devpi-secret"]}, env=env
@@ -163,7 +163,7 @@ def test_api_server_gone_before_the_writes_is_reported(tmp_path):
         inputs = make_inputs(tmp_path / "in")
         stop = [sys.executable, str(REPO / "tools" / "cluster.py"), "--state-dir", str(cp.state_dir), "down"]
         env = env_with_callback(
-            HARDENING_HOOK_TASK=PLAN_THE_WRITES,
+            HARDENING_HOOK_TASK=CHECK_THE_PLAN,
             HARDENING_HOOK_CMDS=json.dumps([stop]),
             HARDENING_HOOK_LOG=str(tmp_path / "hook.log"),
         )

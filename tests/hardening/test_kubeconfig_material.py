@@ -5,8 +5,8 @@ interpreter exit - which Ansible's forked workers never reach.
 Each run uses a fresh TMPDIR, ANSIBLE_LOCAL_TEMP and ANSIBLE_REMOTE_TEMP (isolated_env); afterwards no file there
 may hold the key or a certificate of the kubeconfig, as base64 or as a PEM body line. A first run (the read lookup
 and the write module), a re-run (the read alone), and a run killed with SIGKILL right after the read (the hook
-callback kills ansible-playbook when the plan task starts, so the read's worker has run and nothing cleans up after
-it).
+callback kills ansible-playbook when the check after the plan step starts, so the read's worker has run and nothing
+cleans up after it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import pytest
 from hardening_support import env_with_callback, isolated_env, kubeconfig_material, scan_files
 
-from helpers.role_tasks import PLAN_THE_WRITES
+from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.site import make_inputs, run_site
 
 pytestmark = pytest.mark.integration
@@ -52,11 +52,12 @@ def test_killed_run_leaves_no_kubeconfig_material_in_temp_dirs(kubeconfig, names
     needles = _material(kubeconfig)
     inputs = make_inputs(tmp_path / "inputs")
     base_env, temp_dirs = isolated_env(tmp_path / "env")
-    # Run by the callback inside ansible-playbook when the plan task starts: the read is done, nothing written yet.
+    # Run by the callback inside ansible-playbook when the check after the plan step starts: the read is done, nothing
+    # written yet.
     kill = ["sh", "-c", "kill -KILL $PPID"]
     env = env_with_callback(
         base_env,
-        HARDENING_HOOK_TASK=PLAN_THE_WRITES,
+        HARDENING_HOOK_TASK=CHECK_THE_PLAN,
         HARDENING_HOOK_CMDS=json.dumps([kill]),
     )
     run = run_site(kubeconfig, namespace, inputs, env=env, workdir=tmp_path / "work")

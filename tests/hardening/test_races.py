@@ -1,7 +1,8 @@
 """Writes that cannot destroy: a lost create race and a wrong-type delete, forced deterministically.
 
-The test callback hardening_hooks runs a command when the role's task "Plan the writes" starts - after the role read
-the cluster, before it writes - so another writer can act exactly in that window.
+The test callback hardening_hooks runs a command when the role's task CHECK_THE_PLAN ("Check that every Secret can be
+made and may be written") starts - after the role read the cluster, before it writes - so another writer can act
+exactly in that window.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from hardening_support import delta, env_with_callback, failure_text, find_leaks, secret_values, writes_by_code
 
 from helpers.kube import delete_namespace, kubectl
-from helpers.role_tasks import PLAN_THE_WRITES
+from helpers.role_tasks import CHECK_THE_PLAN
 from helpers.secret_data import dec
 from helpers.site import SECRET_NAMES, looped_include_play, make_inputs, read_secrets, run_playbook, run_site
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def hook(tmp_path, *commands: list[str]) -> dict:
     return env_with_callback(
-        HARDENING_HOOK_TASK=PLAN_THE_WRITES,
+        HARDENING_HOOK_TASK=CHECK_THE_PLAN,
         HARDENING_HOOK_CMDS=json.dumps(list(commands)),
         HARDENING_HOOK_LOG=str(tmp_path / "hook.log"),
     )
@@ -109,7 +110,7 @@ def test_a_refused_delete_is_not_reported_again_by_the_next_inclusion_of_the_rol
         assert [h["rc"] for h in hook_ran(tmp_path)] == [0, 0]
         assert run.rc == 0, failure_text(run.output)[-3000:]
         assert dec(read_secrets(kubeconfig, namespace)["devpi-tls"], "marker") == b"recreated"
-        # the first inclusion's refusal: its "Fail when a write was refused", ignored (the no_log delete itself does
+        # the first inclusion's refusal: its WRITE_REFUSED task, ignored (the no_log delete itself does
         # not fail: failed_when: false, see write.yml)
         assert run.recap["ignored"] == 1, run.recap
         last = json.loads(out.read_text())

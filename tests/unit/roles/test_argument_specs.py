@@ -2,8 +2,8 @@
 
 ansible-core's role argument validation does not honour `no_log` in a spec: whether a failing value is echoed does
 not depend on it (measured below, on every ansible-core of the matrix). The role's secret variables are strings,
-which never fail that validation (any value converts to a string); their real checks are in check_inputs, whose
-messages carry no value.
+which never fail that validation (any value converts to a string); their real checks are in the plan step
+(plugin_utils/_inputs.py), whose messages carry no value.
 """
 
 from __future__ import annotations

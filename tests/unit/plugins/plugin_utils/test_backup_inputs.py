@@ -1,5 +1,5 @@
-"""check_inputs' rules for the encrypted copy (devpi_secrets_backup_*): every problem names its variable, before any
-read or write."""
+"""The input checks' rules (plugin_utils/_inputs.py) for the encrypted copy (devpi_secrets_backup_*): every problem
+names its variable, before any read or write."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 # Imported when the tests run, not when they are collected, and in this folder, which runs after
 # tests/unit/plugins/modules (see test_plan_step.py): the action plugin machinery imported before the module tests
 # changes how ansible-core routes their warnings (3 of them failed with this file in tests/unit/plugins/action).
-check_inputs = None
+input_checks = None
 
 
 @pytest.fixture(autouse=True)
 def _sops_found(monkeypatch):
-    global check_inputs
-    from ansible_collections.theedgeworks.devpi.plugins.action import _check_inputs as module
+    global input_checks
+    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _inputs as module
 
-    check_inputs = module
-    monkeypatch.setattr(check_inputs.shutil, "which", lambda name: "/usr/bin/" + name)
+    input_checks = module
+    monkeypatch.setattr(input_checks.shutil, "which", lambda name: "/usr/bin/" + name)
 
 
 def problems(tmp_path, **values):
     inputs = {"devpi_secrets_" + name: value for name, value in values.items()}
-    return check_inputs.backup_problems(inputs, str(tmp_path))
+    return input_checks.backup_problems(inputs, str(tmp_path))
 
 
 def test_off_without_a_file(tmp_path):
@@ -57,7 +57,7 @@ def test_an_existing_copy_needs_a_readable_identity(tmp_path):
 def test_the_folder_must_exist_and_sops_be_found(tmp_path, monkeypatch):
     (folder,) = problems(tmp_path, backup_file="missing/copy.yaml", backup_age_recipients=[RECIPIENT])
     assert folder.startswith("devpi_secrets_backup_file (") and "not a writable folder" in folder
-    monkeypatch.setattr(check_inputs.shutil, "which", lambda name: None)
+    monkeypatch.setattr(input_checks.shutil, "which", lambda name: None)
     (sops,) = problems(tmp_path, backup_file="copy.yaml", backup_age_recipients=[RECIPIENT])
     assert "sops" in sops and sops.startswith("devpi_secrets_backup_file is set")
 
@@ -68,7 +68,7 @@ def test_paths_are_resolved_from_the_playbook_directory(tmp_path):
         "devpi_secrets_backup_age_recipients": [RECIPIENT],
         "devpi_secrets_backup_age_keyfile": "age.key",
     }
-    check_inputs.backup_problems(inputs, str(tmp_path))
+    input_checks.backup_problems(inputs, str(tmp_path))
     assert inputs["devpi_secrets_backup_file"] == str(tmp_path / "copy.yaml")
     assert inputs["devpi_secrets_backup_age_keyfile"] == str(tmp_path / "age.key")
 
@@ -99,5 +99,5 @@ def test_the_flux_folder_is_resolved_from_the_playbook_directory(tmp_path):
         "devpi_secrets_backup_age_recipients": [RECIPIENT],
         "devpi_secrets_backup_flux_dir": "flux",
     }
-    assert check_inputs.backup_problems(inputs, str(tmp_path)) == []
+    assert input_checks.backup_problems(inputs, str(tmp_path)) == []
     assert inputs["devpi_secrets_backup_flux_dir"] == str(tmp_path / "flux")

@@ -1,5 +1,5 @@
 """The Flux-ready form of the encrypted copy (plugin_utils/_flux_copy.py): which files a run writes and removes, and
-check_inputs' rules for devpi_secrets_backup_flux_dir."""
+the input checks' rules for devpi_secrets_backup_flux_dir."""
 
 from __future__ import annotations
 
@@ -115,4 +115,4 @@ def test_only_plain_file_names_listed_by_the_kustomization_are_removable(tmp_pat
     assert _flux_copy.listed(str(folder)) == []
 
 
-# check_inputs' rules (imported when the tests run: see test_backup_inputs.py)
+# the input checks' rules (imported when the tests run: see test_backup_inputs.py)

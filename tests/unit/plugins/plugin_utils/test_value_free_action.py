@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     from ansible.errors import AnsibleActionFail
     from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
     from ansible_collections.theedgeworks.devpi.plugins.action import htpasswd_bcrypt, random_b64
-    from ansible_collections.theedgeworks.devpi.plugins.action import _check_inputs as check_inputs
+    from ansible_collections.theedgeworks.devpi.plugins.action import _plan as plan_step
 
     class Raising(ValueFreeAction):
         error = ValueError("cannot hash password b'boom-secret-value'")
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
         "result": call(Raising),
         "control_flow": call(Failing),
         "guarded": [getattr(m.ActionModule.run, "_value_free", False) and issubclass(m.ActionModule, ValueFreeAction)
-                    for m in (check_inputs, htpasswd_bcrypt, random_b64)],
+                    for m in (plan_step, htpasswd_bcrypt, random_b64)],
     }))
     """
 )
@@ -58,4 +58,4 @@ def test_the_exception_text_never_reaches_the_result():
     assert "boom-secret-value" not in json.dumps(result)
     assert result["msg"].startswith("theedgeworks.devpi.htpasswd_bcrypt failed: ValueError in <string>:"), result
     assert out["control_flow"] == {"raised": "AnsibleActionFail"}  # Ansible's own control flow passes through
-    assert out["guarded"] == [True, True, True]  # check_inputs, htpasswd_bcrypt, random_b64
+    assert out["guarded"] == [True, True, True]  # the plan step, htpasswd_bcrypt, random_b64

@@ -1,7 +1,8 @@
 # Copyright (c) The Edgeworks platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Which rule each input of the devpi_secrets role must pass, checked in the controller process.
+# Private to this collection (theedgeworks.devpi): for its own plugins and role only; it may change in any release.
+"""Which rule each input of the devpi_secrets role must pass: the validate step of the plan step (action/_plan.py).
 
 The inputs are read from the task's variables by the names in the role's ``meta/argument_specs.yml`` (as
 ansible-core's ``validate_argument_spec`` reads them), so no second list of names exists, and each is converted to the
@@ -43,13 +44,11 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
 )
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _flux_copy
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._ages import max_age_problems
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import ValueFreeAction
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
 PREFIX = "devpi_secrets_"
-# The inputs that are secrets. They are checked here but not returned in ``inputs``: this task's result is shown (it
-# is not no_log, so that its problems are), and the tasks that need them use the variables (strings: nothing to
-# convert).
+# The inputs that are secrets: checked here and returned apart (``secrets``), never in ``inputs``, which the role's
+# tasks template into shown places (module_defaults, messages).
 SECRET_INPUTS = frozenset(
     (
         "devpi_secrets_oauth2_client_secret",
@@ -110,169 +109,161 @@ LIBRARIES = (("kubernetes", "kubernetes"), ("cryptography", "cryptography"), ("b
 
 
 def missing_libraries():
-    """Packages not installed. Found, not imported: this task runs in a worker process of its own, so an import here
-    would not spare the later tasks theirs, and importing kubernetes costs about half a second."""
+    """Packages not installed. Found, not imported: importing kubernetes costs about half a second, and the read uses
+    it only for a kubeconfig the standard library cannot follow (lookup/_cluster_state.py)."""
     return [package for module, package in LIBRARIES if importlib.util.find_spec(module) is None]
 
 
-class ActionModule(ValueFreeAction):  # an exception becomes a value-free failure
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("argument_spec", "rotatable", "names"))
-    _requires_connection = False
+def read_options(path):
+    """The options of the role's argument spec (``meta/argument_specs.yml``, entry point ``main``): the one list of
+    the role's inputs. Parsed with libyaml when PyYAML has it (the file is read on every run)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as spec:
+        return yaml.load(spec, Loader=loader)["argument_specs"]["main"]["options"]  # noqa: S506 - a safe loader
 
-    def _options(self, task_vars):
-        """The options of the role's argument spec (the file given, else the calling role's meta/argument_specs.yml)."""
-        path = self._task.args.get("argument_spec") or os.path.join(
-            task_vars.get("role_path") or "", "meta", "argument_specs.yml"
+
+def check(options, given, rotatable, names, base):
+    """Every input checked: ``{problems, warnings, inputs, secrets, rotate, password_given, client_secret_given,
+    keycloak, flux_incomplete, tls}``.
+
+    ``options``: the argument spec's options; ``given``: the role's variables that are set (templated), by name;
+    ``rotatable`` and ``names``: the Secrets of the role's table that hold generated values, and all of them;
+    ``base``: the folder relative paths are taken from (the playbook's). ``inputs`` holds every input but the secrets,
+    by its name without the prefix (``devpi_secrets_namespace`` -> ``namespace``), converted; ``secrets`` the four
+    secret inputs that were given (strings), by the same short names. ``problems`` are value-free sentences, each
+    naming its variable; when there are any, nothing else may be used."""
+    problems, warnings = [], []
+    missing = missing_libraries()
+    if missing:
+        problems.append(
+            "The Python that runs ansible-playbook (%s) lacks %s, which the devpi_secrets role uses on the "
+            "controller: install them into that environment, e.g. `%s -m pip install %s` (see the collection's "
+            "requirements.txt)." % (sys.executable, ", ".join(missing), sys.executable, " ".join(missing))
         )
-        with open(path, encoding="utf-8") as spec:
-            return yaml.safe_load(spec)["argument_specs"]["main"]["options"]
+        return {"problems": problems, "warnings": warnings, "inputs": {}, "secrets": {}}
+    # Imported only now: tls.py needs cryptography, checked just above.
+    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._tls import check_pair
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        missing = missing_libraries()
-        if missing:
-            result.update(
-                failed=True,
-                msg="The Python that runs ansible-playbook (%s) lacks %s, which the devpi_secrets role uses on the "
-                "controller: install them into that environment, e.g. `%s -m pip install %s` (see the collection's "
-                "requirements.txt)." % (sys.executable, ", ".join(missing), sys.executable, " ".join(missing)),
-            )
-            return result
-        # Imported only now: tls.py needs cryptography, checked just above.
-        from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._tls import check_pair
+    inputs, type_problems = convert(options, given)
+    problems.extend(type_problems.values())
 
-        rotatable = list(self._task.args.get("rotatable") or [])
-        names = list(self._task.args.get("names") or [])
-        options = self._options(task_vars)
-        given = {name: task_vars[name] for name in options if name in task_vars}
-        inputs, type_problems = convert(options, self._templar.template(given))
-        problems, warnings = list(type_problems.values()), []
+    def rule(name, problem, hint=""):
+        if problem is not None and name not in type_problems:
+            problems.append("%s %s.%s" % (name, problem, hint))
 
-        def rule(name, problem, hint=""):
-            if problem is not None and name not in type_problems:
-                problems.append("%s %s.%s" % (name, problem, hint))
-
-        rule("devpi_secrets_namespace", dns_label_problem(inputs.get("devpi_secrets_namespace")))
-        rule("devpi_secrets_tls_host", host_name_problem(inputs.get("devpi_secrets_tls_host")))
-        rule("devpi_secrets_oauth2_client_id", token_problem(inputs.get("devpi_secrets_oauth2_client_id")))
-        keycloak_url = inputs.get("devpi_secrets_keycloak_url") or ""
-        client_secret = inputs.get("devpi_secrets_oauth2_client_secret")
-        if client_secret is not None or not keycloak_url:
-            rule(
-                "devpi_secrets_oauth2_client_secret",
-                token_problem(client_secret),
-                " It is the Keycloak client secret (admin console, Clients, %s, Credentials); with "
-                "devpi_secrets_keycloak_url set it is read from Keycloak instead."
-                % inputs.get("devpi_secrets_oauth2_client_id"),
-            )
-        if keycloak_url:
-            problems.extend(keycloak_problems(inputs))
-        rule("devpi_secrets_basic_auth_user", htpasswd_user_problem(inputs.get("devpi_secrets_basic_auth_user")))
-        client_name = inputs.get("devpi_secrets_basic_auth_client_name")
-        rule("devpi_secrets_basic_auth_client_name", dns_subdomain_problem(client_name))
-        if client_name is not None and names.count(client_name) > 1:
-            problems.append(
-                "devpi_secrets_basic_auth_client_name must name a Secret of its own, not one of %s."
-                % ", ".join(n for n in names if n != client_name or names.count(n) == 1)
-            )
-        password = inputs.get("devpi_secrets_basic_auth_password")
-        if password is not None:
-            rule(
-                "devpi_secrets_basic_auth_password",
-                role_password_problem(password, inputs.get("devpi_secrets_basic_auth_user")),
-                " Omit the variable to have a random password generated and kept.",
-            )
-        cost = inputs.get("devpi_secrets_basic_auth_cost")
-        rule("devpi_secrets_basic_auth_cost", bcrypt_cost_problem(cost))
-        # A cost above WARN_COST is allowed; htpasswd_bcrypt says once a run what it costs (htpasswd.COST_WARNING).
-        days = inputs.get("devpi_secrets_tls_expiry_warning_days", 0)
-        if not isinstance(days, int) or days < 0:
-            problems.append("devpi_secrets_tls_expiry_warning_days must be a whole number of days (0 or more).")
-            days = 0
-        for problem in label_problems(inputs.get("devpi_secrets_labels")):
-            problems.append("devpi_secrets_labels %s." % problem)
-
-        rotate = inputs.get("devpi_secrets_rotate")
-        if rotate == "all":
-            rotate = list(rotatable)
-        elif isinstance(rotate, str):  # `-e devpi_secrets_rotate=a,b`: a list, as Ansible's `type: list` reads it
-            rotate = check_type_list(rotate)
-        if not isinstance(rotate, list) or any(name not in rotatable for name in rotate):
-            problems.append(
-                "devpi_secrets_rotate must be 'all' or a list of names among %s (devpi-tls holds no generated value: "
-                "give a new certificate instead); got %s." % (", ".join(rotatable), _shape(rotate))
-            )
-            rotate = []
-
-        max_ages, age_problems = max_age_problems(inputs.get("devpi_secrets_max_age_days"), rotatable)
-        if "devpi_secrets_max_age_days" not in type_problems:
-            problems.extend(age_problems)
-            inputs["devpi_secrets_max_age_days"] = max_ages
-        if password is not None and "devpi-basic-auth" in max_ages:
-            warnings.append(
-                "devpi_secrets_max_age_days names devpi-basic-auth, but devpi_secrets_basic_auth_password is given: "
-                "no password is generated, so nothing of it ages or is rotated on age."
-            )
-
-        kubeconfig = inputs.get("devpi_secrets_kubeconfig") or ""
-        if kubeconfig and not os.access(os.path.expanduser(kubeconfig), os.R_OK):
-            problems.append("devpi_secrets_kubeconfig (%s) is not a readable file." % kubeconfig)
-
-        adopt = inputs.get("devpi_secrets_adopt") or []
-        if not all(isinstance(name, str) for name in adopt):
-            problems.append("devpi_secrets_adopt must be a list of Secret names.")
-
-        tls = {}
-        cert_file = inputs.get("devpi_secrets_tls_cert_file")
-        key_file = inputs.get("devpi_secrets_tls_key_file")
-        base = task_vars.get("playbook_dir") or os.getcwd()
-        if cert_file:
-            cert_file = inputs["devpi_secrets_tls_cert_file"] = resolve_path(cert_file, base)
-        if key_file:
-            key_file = inputs["devpi_secrets_tls_key_file"] = resolve_path(key_file, base)
-        if not (isinstance(cert_file, str) and cert_file and isinstance(key_file, str) and key_file):
-            problems.append(
-                "devpi_secrets_tls_cert_file and devpi_secrets_tls_key_file must name the PEM certificate and key "
-                "on the control node."
-            )
-        else:
-            checked = check_pair(
-                cert_file,
-                key_file,
-                inputs.get("devpi_secrets_tls_host") or "",
-                days,
-                "devpi_secrets_tls_cert_file",
-                "devpi_secrets_tls_key_file",
-                "devpi_secrets_tls_host",
-            )
-            problems.extend(checked.problems)
-            warnings.extend(checked.warnings)
-            tls = checked.facts
-
-        problems.extend(backup_problems(inputs, base))
-        problems.extend(audit_problems(inputs, base))
-
-        if problems:
-            result.update(failed=True, msg=" ".join(problems), problems=problems)
-        result.update(
-            changed=False,
-            # Every input but the secrets by its name without the prefix (devpi_secrets_namespace -> namespace),
-            # converted.
-            inputs={name[len(PREFIX) :]: value for name, value in inputs.items() if name not in SECRET_INPUTS},
-            rotate=rotate,
-            password_given=password is not None,
-            client_secret_given=client_secret is not None,
-            keycloak=bool(keycloak_url),
-            # The copy's Flux-ready form lacks a file (the folder was just given, or a file was lost): this run writes
-            # it from the copy even when the copy does not change (see _flux_copy.incomplete).
-            flux_incomplete=bool(inputs.get("devpi_secrets_backup_file"))
-            and _flux_copy.incomplete(inputs.get("devpi_secrets_backup_flux_dir") or ""),
-            tls=tls,
+    rule("devpi_secrets_namespace", dns_label_problem(inputs.get("devpi_secrets_namespace")))
+    rule("devpi_secrets_tls_host", host_name_problem(inputs.get("devpi_secrets_tls_host")))
+    rule("devpi_secrets_oauth2_client_id", token_problem(inputs.get("devpi_secrets_oauth2_client_id")))
+    keycloak_url = inputs.get("devpi_secrets_keycloak_url") or ""
+    client_secret = inputs.get("devpi_secrets_oauth2_client_secret")
+    if client_secret is not None or not keycloak_url:
+        rule(
+            "devpi_secrets_oauth2_client_secret",
+            token_problem(client_secret),
+            " It is the Keycloak client secret (admin console, Clients, %s, Credentials); with "
+            "devpi_secrets_keycloak_url set it is read from Keycloak instead."
+            % inputs.get("devpi_secrets_oauth2_client_id"),
         )
-        if warnings:
-            result["warnings"] = warnings
-        return result
+    if keycloak_url:
+        problems.extend(keycloak_problems(inputs))
+    rule("devpi_secrets_basic_auth_user", htpasswd_user_problem(inputs.get("devpi_secrets_basic_auth_user")))
+    client_name = inputs.get("devpi_secrets_basic_auth_client_name")
+    rule("devpi_secrets_basic_auth_client_name", dns_subdomain_problem(client_name))
+    if client_name is not None and names.count(client_name) > 1:
+        problems.append(
+            "devpi_secrets_basic_auth_client_name must name a Secret of its own, not one of %s."
+            % ", ".join(n for n in names if n != client_name or names.count(n) == 1)
+        )
+    password = inputs.get("devpi_secrets_basic_auth_password")
+    if password is not None:
+        rule(
+            "devpi_secrets_basic_auth_password",
+            role_password_problem(password, inputs.get("devpi_secrets_basic_auth_user")),
+            " Omit the variable to have a random password generated and kept.",
+        )
+    rule("devpi_secrets_basic_auth_cost", bcrypt_cost_problem(inputs.get("devpi_secrets_basic_auth_cost")))
+    # A cost above WARN_COST is allowed; htpasswd_bcrypt says once a run what it costs (htpasswd.COST_WARNING).
+    days = inputs.get("devpi_secrets_tls_expiry_warning_days", 0)
+    if not isinstance(days, int) or days < 0:
+        problems.append("devpi_secrets_tls_expiry_warning_days must be a whole number of days (0 or more).")
+        days = 0
+    for problem in label_problems(inputs.get("devpi_secrets_labels")):
+        problems.append("devpi_secrets_labels %s." % problem)
+
+    rotate = inputs.get("devpi_secrets_rotate")
+    if rotate == "all":
+        rotate = list(rotatable)
+    elif isinstance(rotate, str):  # `-e devpi_secrets_rotate=a,b`: a list, as Ansible's `type: list` reads it
+        rotate = check_type_list(rotate)
+    if not isinstance(rotate, list) or any(name not in rotatable for name in rotate):
+        problems.append(
+            "devpi_secrets_rotate must be 'all' or a list of names among %s (devpi-tls holds no generated value: "
+            "give a new certificate instead); got %s." % (", ".join(rotatable), _shape(rotate))
+        )
+        rotate = []
+
+    max_ages, age_problems = max_age_problems(inputs.get("devpi_secrets_max_age_days"), rotatable)
+    if "devpi_secrets_max_age_days" not in type_problems:
+        problems.extend(age_problems)
+        inputs["devpi_secrets_max_age_days"] = max_ages
+    if password is not None and "devpi-basic-auth" in max_ages:
+        warnings.append(
+            "devpi_secrets_max_age_days names devpi-basic-auth, but devpi_secrets_basic_auth_password is given: "
+            "no password is generated, so nothing of it ages or is rotated on age."
+        )
+
+    kubeconfig = inputs.get("devpi_secrets_kubeconfig") or ""
+    if kubeconfig and not os.access(os.path.expanduser(kubeconfig), os.R_OK):
+        problems.append("devpi_secrets_kubeconfig (%s) is not a readable file." % kubeconfig)
+
+    adopt = inputs.get("devpi_secrets_adopt") or []
+    if not all(isinstance(name, str) for name in adopt):
+        problems.append("devpi_secrets_adopt must be a list of Secret names.")
+
+    tls = {}
+    cert_file = inputs.get("devpi_secrets_tls_cert_file")
+    key_file = inputs.get("devpi_secrets_tls_key_file")
+    if cert_file:
+        cert_file = inputs["devpi_secrets_tls_cert_file"] = resolve_path(cert_file, base)
+    if key_file:
+        key_file = inputs["devpi_secrets_tls_key_file"] = resolve_path(key_file, base)
+    if not (isinstance(cert_file, str) and cert_file and isinstance(key_file, str) and key_file):
+        problems.append(
+            "devpi_secrets_tls_cert_file and devpi_secrets_tls_key_file must name the PEM certificate and key "
+            "on the control node."
+        )
+    else:
+        checked = check_pair(
+            cert_file,
+            key_file,
+            inputs.get("devpi_secrets_tls_host") or "",
+            days,
+            "devpi_secrets_tls_cert_file",
+            "devpi_secrets_tls_key_file",
+            "devpi_secrets_tls_host",
+        )
+        problems.extend(checked.problems)
+        warnings.extend(checked.warnings)
+        tls = checked.facts
+
+    problems.extend(backup_problems(inputs, base))
+    problems.extend(audit_problems(inputs, base))
+
+    return {
+        "problems": problems,
+        "warnings": warnings,
+        "inputs": {name[len(PREFIX) :]: value for name, value in inputs.items() if name not in SECRET_INPUTS},
+        "secrets": {name[len(PREFIX) :]: value for name, value in inputs.items() if name in SECRET_INPUTS},
+        "rotate": rotate,
+        "password_given": password is not None,
+        "client_secret_given": client_secret is not None,
+        "keycloak": bool(keycloak_url),
+        # The copy's Flux-ready form lacks a file (the folder was just given, or a file was lost): this run writes it
+        # from the copy even when the copy does not change (see _flux_copy.incomplete).
+        "flux_incomplete": bool(inputs.get("devpi_secrets_backup_file"))
+        and _flux_copy.incomplete(inputs.get("devpi_secrets_backup_flux_dir") or ""),
+        "tls": tls,
+    }
 
 
 def keycloak_problems(inputs):
