@@ -42,7 +42,6 @@ from ansible_collections.theedgeworks.devpi.plugins.module_utils.rules import (
     role_password_problem,
     token_problem,
 )
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _flux_copy
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._ages import max_age_problems
 
 KEYCLOAK_AUTH = ("client_id", "client_secret", "username", "password")
@@ -124,7 +123,7 @@ def read_options(path):
 
 def check(options, given, rotatable, names, base):
     """Every input checked: ``{problems, warnings, inputs, secrets, rotate, password_given, client_secret_given,
-    keycloak, flux_incomplete, tls}``.
+    keycloak, tls}``.
 
     ``options``: the argument spec's options; ``given``: the role's variables that are set (templated), by name;
     ``rotatable`` and ``names``: the Secrets of the role's table that hold generated values, and all of them;
@@ -258,10 +257,6 @@ def check(options, given, rotatable, names, base):
         "password_given": password is not None,
         "client_secret_given": client_secret is not None,
         "keycloak": bool(keycloak_url),
-        # The copy's Flux-ready form lacks a file (the folder was just given, or a file was lost): this run writes it
-        # from the copy even when the copy does not change (see _flux_copy.incomplete).
-        "flux_incomplete": bool(inputs.get("devpi_secrets_backup_file"))
-        and _flux_copy.incomplete(inputs.get("devpi_secrets_backup_flux_dir") or ""),
         "tls": tls,
     }
 

@@ -23,7 +23,7 @@ import os
 from datetime import datetime, timezone
 
 from ansible_collections.theedgeworks.devpi.plugins.module_utils import htpasswd_bcrypt, random_b64
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _audit, _consumers
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages, _audit, _consumers, _flux_copy
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._controller_module import (
     ControllerModule,
     value_free_failure,
@@ -300,7 +300,7 @@ def plan(
 # --------------------------------------------------------------------------- the whole step: validate, read, decide
 
 #: what the role's tasks read of the checks besides the inputs (value-free)
-CHECKED = ("rotate", "password_given", "client_secret_given", "keycloak", "flux_incomplete", "tls")
+CHECKED = ("rotate", "password_given", "client_secret_given", "keycloak", "tls")
 
 
 def keycloak_auth(inputs, secrets):
@@ -367,6 +367,12 @@ def supplied_values(inputs, secrets, checked, keycloak_found):
     if checked["password_given"]:
         supplied["basic_auth_password"] = secrets["basic_auth_password"]
     return supplied, [problem for problem in (cert_problem, key_problem) if problem]
+
+
+def flux_incomplete(inputs):
+    """The copy's Flux-ready form lacks a file (its folder was just given, or a file was lost): the run writes it from
+    the copy even when the copy does not change (``_flux_copy.incomplete``)."""
+    return bool(inputs.get("backup_file")) and _flux_copy.incomplete(inputs.get("backup_flux_dir") or "")
 
 
 def run_plan(
@@ -451,7 +457,7 @@ def run_plan(
     decided["module_warnings"] = notices + [w for w in decided.get("module_warnings", []) if w not in notices]
     if decided["problems"]:
         return dict(decided, outcome={}, **facts)
-    facts["copy_due"] = decided["backup"]["action"] in ("written", "updated") or bool(checked["flux_incomplete"])
+    facts["copy_due"] = decided["backup"]["action"] in ("written", "updated") or flux_incomplete(inputs)
     if pass_number == 1:
         facts["write"] = not inputs.get("audit") and bool(
             decided["changes"] or facts["keycloak"].get("changes") or facts["copy_due"]

@@ -64,7 +64,6 @@ def checked(tmp_path, problems=(), **inputs):
         "password_given": False,
         "client_secret_given": True,
         "keycloak": bool(public.get("keycloak_url")),
-        "flux_incomplete": False,
         "tls": {},
     }
 
@@ -116,8 +115,8 @@ def test_an_audit_never_runs_the_write_phase(tmp_path):
 
 def test_the_copy_alone_runs_the_write_phase(tmp_path):
     first = run(Reads(), checked(tmp_path))
-    checks = checked(tmp_path)
-    checks["flux_incomplete"] = True  # a Flux-ready form that lacks a file, nothing else to write
+    # A Flux-ready form that lacks its files (its folder was just given), nothing else to write
+    checks = checked(tmp_path, backup_file=str(tmp_path / "copy.sops.yaml"), backup_flux_dir=str(tmp_path / "flux"))
     again = run(Reads(_as_read(first)), checks)
     assert again["changes"] is False and again["copy_due"] is True and again["write"] is True
 
