@@ -59,8 +59,5 @@ class ActionModule(ValueFreeAction):
             check_mode=self._play_context.check_mode,
             diff=self._play_context.diff,
         )
-        warnings = decided.pop("module_warnings", [])
         result.update(decided, changed=False)
-        if warnings:
-            result["warnings"] = warnings
         return result

@@ -205,7 +205,7 @@ def _stopped(problems):
     return {
         "problems": problems,
         "changes": False,
-        "warnings": [],
+        "notes": [],
         "secrets": [],
         "report": [],
         "restarts": [],
@@ -285,7 +285,7 @@ def plan(
     )
     _ages.stamp_plan(table, cluster, result, requested, due, max_ages, now)
     result["restarts"], result["mount_warnings"] = consumers(result, cluster, inputs, clock)
-    result["warnings"] = result["warnings"] + age_warnings + [w["message"] for w in result["mount_warnings"]]
+    result["notes"] = result["notes"] + age_warnings + [w["message"] for w in result["mount_warnings"]]
     notices = [w for r in random["results"] for w in r.get("warnings") or []] + list(htpasswd.get("warnings") or [])
     result["module_warnings"] = [w for i, w in enumerate(notices) if w not in notices[:i]]
     if auditing:
@@ -419,7 +419,7 @@ def run_plan(
     }
 
     def stop(problems):
-        return dict(_stopped(problems), outcome={}, module_warnings=notices, **facts)
+        return dict(_stopped(problems), outcome={}, **facts)
 
     if checked.get("problems"):
         return stop(list(checked["problems"]))
@@ -454,7 +454,11 @@ def run_plan(
         tls=checked.get("tls") or None,
         keycloak=facts["keycloak"] if checked["keycloak"] else None,
     )
-    decided["module_warnings"] = notices + [w for w in decided.get("module_warnings", []) if w not in notices]
+    # The checks' and the two bodies' warnings join the plan's notes: the role reports them all at the end, in a task
+    # that is shown on every ansible-core (a no_log task's own warnings are not).
+    for notice in notices + decided.pop("module_warnings", []):
+        if notice not in decided["notes"]:
+            decided["notes"].append(notice)
     if decided["problems"]:
         return dict(decided, outcome={}, **facts)
     facts["copy_due"] = decided["backup"]["action"] in ("written", "updated") or flux_incomplete(inputs)

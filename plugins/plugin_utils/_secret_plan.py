@@ -285,7 +285,8 @@ def secret_plan(
 ):
     """The plan: ``secrets`` (one entry per managed row), ``changes`` (anything to write or delete), ``writes``,
     ``writes_after``, ``deletes``, ``problems`` (what must stop the run before any write: a Secret of the wrong type
-    not to be replaced, one the role does not own), ``warnings``, ``report``."""
+    not to be replaced, one the role does not own), ``notes`` (the warnings the role reports at the end, value-free;
+    not ``warnings``, which in a task result are Ansible's own), ``report``."""
     cluster = cluster or {}
     current_secrets = cluster.get("secrets") or {}
     user = (supplied or {}).get("basic_auth_user")
@@ -407,7 +408,7 @@ def secret_plan(
         "writes_after": writes_after,
         "deletes": deletes,
         "problems": problems,
-        "warnings": warnings,
+        "notes": warnings,
         "report": [_report_entry(entry, with_diff) for entry in secrets] + unused,
     }
 

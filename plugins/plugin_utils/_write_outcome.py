@@ -219,7 +219,7 @@ def secret_report(plan, registered, registered_after=None, deleted=None, check_m
         report.append(item)
     errors = [dict(o, verb=_verb(plan, o)) for o in results if o["status"] == "failed"]
     raced = [o["name"] for o in results if o["status"] == "raced"]
-    warnings = list(plan.get("warnings", []))
+    warnings = list(plan.get("notes", []))
     if raced:
         warnings.append(
             "%s appeared between this run's read and its create (another run created %s): read again and brought to "

@@ -197,7 +197,7 @@ def test_a_kept_secret_without_stamp_is_not_written_and_not_rotated_on_an_unknow
     assert result["changes"] is False
     entry = report(result, "devpi-secret")
     assert entry["action"] == "kept" and entry["ages"] == {"secret": {"age_days": None}}
-    assert [w for w in result["warnings"] if "devpi-secret/secret" in w and "devpi_secrets_max_age_days" in w]
+    assert [w for w in result["notes"] if "devpi-secret/secret" in w and "devpi_secrets_max_age_days" in w]
 
 
 def test_a_repaired_cookie_secret_keeps_its_age():

@@ -147,7 +147,7 @@ def test_first_run_creates_the_namespace_then_every_secret_with_the_create_guard
 def test_rerun_with_everything_kept_writes_nothing():
     result = plan(filled_cluster(), random_results(KEPT), HTPASSWD_KEPT)
     assert [s["action"] for s in result["secrets"]] == ["kept"] * 5
-    assert result["writes"] == [] and result["deletes"] == [] and result["warnings"] == []
+    assert result["writes"] == [] and result["deletes"] == [] and result["notes"] == []
     assert result["changes"] is False  # the role then skips its whole write phase
 
 
@@ -182,7 +182,7 @@ def test_a_given_password_leaves_the_client_secret_alone_and_reports_it_unused()
     result = plan(filled_cluster(), random_results(values), HTPASSWD_KEPT, supplied=supplied)
     assert result["writes"] == [] and [s["name"] for s in result["secrets"]] == list(ROWS)[:4]
     assert result["report"][-1]["name"] == CLIENT and result["report"][-1]["action"] == "unused"
-    assert any(CLIENT in w for w in result["warnings"])
+    assert any(CLIENT in w for w in result["notes"])
 
 
 def test_a_password_kept_by_1_0_0_moves_first_then_leaves_devpi_basic_auth():
@@ -223,7 +223,7 @@ def test_repaired_cookie_secret_is_named_and_warned_about():
     values[("devpi-oauth2-proxy-secret", "cookie-secret")] = "D" * 44
     result = plan(filled_cluster(), random_results(values, flags), HTPASSWD_KEPT)
     assert result["secrets"][2]["action"] == "repaired"
-    assert any("URL-safe" in w for w in result["warnings"])
+    assert any("URL-safe" in w for w in result["notes"])
 
 
 def test_invalid_generated_value_regenerated_is_warned_about_with_its_effect():
@@ -233,7 +233,7 @@ def test_invalid_generated_value_regenerated_is_warned_about_with_its_effect():
     values[("devpi-secret", "secret")] = "N" * 44
     result = plan(cluster, random_results(values), HTPASSWD_KEPT)
     assert result["secrets"][1]["action"] == "updated"
-    assert result["warnings"] == [
+    assert result["notes"] == [
         "the current value of devpi-secret/secret was not base64 of 32 bytes and was regenerated: devpi logins made "
         "before are no longer valid."
     ]
@@ -303,7 +303,7 @@ def test_a_stored_value_the_rule_cannot_keep_is_never_handed_over(stored):
     values = dict(KEPT)
     values["devpi-secret", "secret"] = NEW["devpi-secret", "secret"]
     result = plan(cluster, random_results(values), HTPASSWD_KEPT)
-    assert [w for w in result["warnings"] if "devpi-secret/secret" in w and "regenerated" in w]
+    assert [w for w in result["notes"] if "devpi-secret/secret" in w and "regenerated" in w]
 
 
 @pytest.mark.parametrize(
