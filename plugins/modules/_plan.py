@@ -93,7 +93,7 @@ inputs:
   type: dict
 checked:
   description:
-    - C(rotate), C(password_given), C(client_secret_given), C(keycloak), C(flux_incomplete), C(tls) (value-free).
+    - C(rotate), C(client_secret_given), C(keycloak), C(tls) (value-free).
   returned: always
   type: dict
 write:

@@ -122,7 +122,7 @@ def read_options(path):
 
 
 def check(options, given, rotatable, names, base):
-    """Every input checked: ``{problems, warnings, inputs, secrets, rotate, password_given, client_secret_given,
+    """Every input checked: ``{problems, warnings, inputs, secrets, rotate, client_secret_given,
     keycloak, tls}``.
 
     ``options``: the argument spec's options; ``given``: the role's variables that are set (templated), by name;
@@ -254,7 +254,6 @@ def check(options, given, rotatable, names, base):
         "inputs": {name[len(PREFIX) :]: value for name, value in inputs.items() if name not in SECRET_INPUTS},
         "secrets": {name[len(PREFIX) :]: value for name, value in inputs.items() if name in SECRET_INPUTS},
         "rotate": rotate,
-        "password_given": password is not None,
         "client_secret_given": client_secret is not None,
         "keycloak": bool(keycloak_url),
         "tls": tls,

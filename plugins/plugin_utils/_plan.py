@@ -300,7 +300,7 @@ def plan(
 # --------------------------------------------------------------------------- the whole step: validate, read, decide
 
 #: what the role's tasks read of the checks besides the inputs (value-free)
-CHECKED = ("rotate", "password_given", "client_secret_given", "keycloak", "tls")
+CHECKED = ("rotate", "client_secret_given", "keycloak", "tls")
 
 
 def keycloak_auth(inputs, secrets):
@@ -364,7 +364,7 @@ def supplied_values(inputs, secrets, checked, keycloak_found):
         else (keycloak_found or {}).get("secret"),
         "basic_auth_user": inputs["basic_auth_user"],
     }
-    if checked["password_given"]:
+    if "basic_auth_password" in secrets:  # given: the one rule (given_inputs) reads this key
         supplied["basic_auth_password"] = secrets["basic_auth_password"]
     return supplied, [problem for problem in (cert_problem, key_problem) if problem]
 

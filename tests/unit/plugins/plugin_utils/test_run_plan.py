@@ -61,7 +61,6 @@ def checked(tmp_path, problems=(), **inputs):
         "inputs": public,
         "secrets": {"oauth2_client_secret": SUPPLIED["oauth2_client_secret"]},
         "rotate": [],
-        "password_given": False,
         "client_secret_given": True,
         "keycloak": bool(public.get("keycloak_url")),
         "tls": {},
