@@ -33,6 +33,7 @@ import binascii
 import json
 from datetime import datetime, timezone
 
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import rotation_owner
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._version import COLLECTION_VERSION
 
 ANNOTATION = "theedgeworks.devpi/generated-at"
@@ -142,7 +143,7 @@ def _managed(row, given):
 
 def _rows_of(table, name):
     """The rows a rotation of ``name`` rotates: its own and those rotated with it."""
-    return [row for row in table if row["name"] == name or row.get("rotated_with") == name]
+    return [row for row in table if row["name"] == name or rotation_owner(row) == name]
 
 
 def due_for_rotation(table, cluster, max_ages, now, given=()):
@@ -232,7 +233,7 @@ def stamp_plan(table, cluster, result, requested, due, max_ages, now, version=CO
             continue
         item["ages"] = {key_row["key"]: age(stamps.get(key_row["key"]), now) for key_row in stamped_keys(row)
                         if entry["data"].get(key_row["key"]) is not None}  # fmt: skip
-        owner = row["name"] if row.get("rotatable") else row.get("rotated_with", "")
+        owner = rotation_owner(row)
         if owner in (max_ages or {}):
             item["max_age_days"] = max_ages[owner]
         if entry["action"] == "rotated":

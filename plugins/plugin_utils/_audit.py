@@ -27,7 +27,7 @@ import tempfile
 from datetime import datetime, timezone
 
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils import _ages
-from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import not_owned
+from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import not_owned, rotation_owner
 from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._version import COLLECTION_VERSION
 
 FORMAT = 1
@@ -92,11 +92,6 @@ def _finding(kind, entry, reason, **extra):
     return out
 
 
-def _owner(row):
-    """The Secret whose rotation (and maximum age) covers a row: itself, or the one it is rotated with."""
-    return row["name"] if row.get("rotatable") else row.get("rotated_with", "")
-
-
 def secret_findings(table, cluster, result, given, requested, due, adopt=()):
     """The findings of the plan's Secrets: one per Secret that would be created or replaced, one per rotation (by the
     Secret that rotates), one per key that would change otherwise, ``labels_differ`` when nothing else would."""
@@ -117,7 +112,7 @@ def secret_findings(table, cluster, result, given, requested, due, adopt=()):
             )
             continue
         rotated = action == "rotated"
-        owner = _owner(row)
+        owner = rotation_owner(row)
         if rotated and owner not in rotations:
             rotations.append(owner)
             if owner in (due or {}) and owner not in (requested or ()):

@@ -149,10 +149,16 @@ def stored_values(table, cluster, user=None):
     return out
 
 
+def rotation_owner(row):
+    """The Secret whose rotation (and maximum age) covers table row ``row``: itself when it is rotatable, else the one
+    it is rotated with (``rotated_with``; '' when none). The one rule of ``rotated_with``."""
+    return row["name"] if row.get("rotatable") else row.get("rotated_with", "")
+
+
 def rotating(row, rotate):
     """Whether the Secret of table row ``row`` is rotated on this run: named in ``rotate`` (the checked
     devpi_secrets_rotate, ``all`` already expanded), or rotated with a Secret that is (``rotated_with``)."""
-    return row["name"] in rotate or row.get("rotated_with", "") in rotate
+    return row["name"] in rotate or rotation_owner(row) in rotate
 
 
 def draw_args(table, cluster, user=None, rotate=()):

@@ -350,3 +350,19 @@ def test_a_wrong_type_is_a_problem_unless_replacing_is_allowed():
     allowed = secret_plan(TABLE, cluster, SUPPLIED, random_results(KEPT), HTPASSWD_KEPT, {}, [], "devpi",
                           base_labels=BASE, replace_wrong_type=True)  # fmt: skip
     assert allowed["problems"] == [] and allowed["deletes"][0]["name"] == "devpi-tls"
+
+
+def test_rotated_with_is_one_rule():
+    """rotation_owner is the one reading of `rotated_with`: rotating(), the ages and the audit all go through it."""
+    from ansible_collections.theedgeworks.devpi.plugins.plugin_utils._secret_plan import rotating, rotation_owner
+
+    owners = {row["name"]: rotation_owner(row) for row in TABLE}
+    assert owners == {
+        "devpi-tls": "",
+        "devpi-secret": "devpi-secret",
+        "devpi-oauth2-proxy-secret": "devpi-oauth2-proxy-secret",
+        "devpi-basic-auth": "devpi-basic-auth",
+        CLIENT: "devpi-basic-auth",
+    }
+    assert [row["name"] for row in TABLE if rotating(row, ["devpi-basic-auth"])] == ["devpi-basic-auth", CLIENT]
+    assert [row["name"] for row in TABLE if rotating(row, ["devpi-secret"])] == ["devpi-secret"]
