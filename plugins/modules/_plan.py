@@ -131,6 +131,14 @@ problems:
   returned: always
   type: list
   elements: str
+notes:
+  description:
+    - The warnings the role reports at the end, value-free - the plan's (values repaired or regenerated, Secrets left
+      unused, ages, mounts devpi-server refuses), the input checks' (a certificate that expires soon) and the two
+      bodies' (a bcrypt cost above 7). Not C(warnings), which in a task result are Ansible's own.
+  returned: always
+  type: list
+  elements: str
 changes:
   description: Whether anything is to be written or deleted.
   returned: always
